@@ -1,0 +1,61 @@
+//! Wire types and frame codec for the specbridge link between a bridge and a hub.
+//!
+//! This crate is pure: it knows nothing about sockets, files or clocks. It defines
+//! the message catalogue ([`Message`]), the command envelope and the typed error
+//! codes ([`ErrorCode`]), and the [`Codec`] that turns messages into WebSocket
+//! frames (JSON text below a threshold, zstd-compressed binary above it) and back,
+//! with hard limits on frame size and on decompressed size.
+//!
+//! What it does *not* know: how files are watched, how messages are ordered or
+//! retried, or what a command does. Those live in the bridge and the hub.
+
+mod codec;
+mod command;
+mod content;
+mod error;
+mod hash;
+mod message;
+
+pub use codec::{Codec, CodecError, Frame, BINARY_ZSTD_TAG};
+pub use command::{commands, Command, FileReadArgs, FileReadResult, FileWriteArgs, FileWriteResult, Response};
+pub use content::{chunk_boundaries, Content, ContentError, Encoding};
+pub use error::{ErrorBody, ErrorCode};
+pub use hash::{content_hash, project_digest, HASH_HEX_LEN};
+pub use message::{
+    Ack, Batch, Digest, FileDelete, FileUpsert, Hello, MachineInfo, Manifest, ManifestEntry, Message, ProjectInfo,
+    ProjectRef, Projects, Want, Welcome,
+};
+
+/// The protocol version this build speaks. Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The oldest protocol version this build still accepts from a peer.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// Hard limit on one WebSocket frame on the wire, compressed or not.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// Hard limit on one decoded (decompressed) message. A zstd frame that would
+/// inflate past this is rejected without allocating past it.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Messages whose JSON is at least this long are sent as zstd binary frames.
+/// Below it, compression costs more than it saves.
+pub const COMPRESS_THRESHOLD: usize = 512;
+
+/// Raw bytes of file content carried by one `file-upsert` message. Larger files
+/// are chunked. Chosen so that the worst-case JSON escaping (2x for text, 4/3
+/// for base64) stays well under [`MAX_MESSAGE_BYTES`].
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Entries per `manifest` part and paths per `want` part.
+pub const MANIFEST_PART_ENTRIES: usize = 500;
+
+/// Longest relative path, in bytes, that either side accepts.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// Capabilities this build offers in `hello`/`welcome`.
+pub const CAPABILITIES: &[&str] = &["zstd", "batch", "chunked-upsert", "digest-sync"];
+
+/// Default command deadline when the caller does not give one.
+pub const DEFAULT_DEADLINE_MS: u64 = 30_000;
