@@ -6,9 +6,7 @@
 //! [`Codec::max_message`]: the zstd window is capped and output is read through
 //! a bounded reader, so a decompression bomb is an error, not an OOM.
 
-use crate::{
-    ErrorBody, ErrorCode, Message, COMPRESS_THRESHOLD, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES,
-};
+use crate::{ErrorBody, ErrorCode, Message, COMPRESS_THRESHOLD, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
 use std::io::Read;
 
 /// Tag byte that opens every binary frame: the rest is zstd-compressed JSON.
@@ -110,11 +108,7 @@ pub struct Codec {
 
 impl Default for Codec {
     fn default() -> Self {
-        Self {
-            compress_threshold: COMPRESS_THRESHOLD,
-            max_frame: MAX_FRAME_BYTES,
-            max_message: MAX_MESSAGE_BYTES,
-        }
+        Self { compress_threshold: COMPRESS_THRESHOLD, max_frame: MAX_FRAME_BYTES, max_message: MAX_MESSAGE_BYTES }
     }
 }
 
@@ -123,9 +117,7 @@ impl Codec {
     pub fn encode(&self, message: &Message) -> Result<Frame, CodecError> {
         let json = serde_json::to_vec(message)?;
         if json.len() > self.max_message {
-            return Err(CodecError::MessageTooLarge {
-                limit: self.max_message,
-            });
+            return Err(CodecError::MessageTooLarge { limit: self.max_message });
         }
         if json.len() >= self.compress_threshold {
             let compressed = zstd::bulk::compress(&json, ZSTD_LEVEL).map_err(CodecError::Zstd)?;
@@ -138,24 +130,16 @@ impl Codec {
             }
         }
         if json.len() > self.max_frame {
-            return Err(CodecError::FrameTooLarge {
-                size: json.len(),
-                limit: self.max_frame,
-            });
+            return Err(CodecError::FrameTooLarge { size: json.len(), limit: self.max_frame });
         }
         // serde_json only ever writes UTF-8.
-        String::from_utf8(json)
-            .map(Frame::Text)
-            .map_err(|e| CodecError::Json(serde::de::Error::custom(e)))
+        String::from_utf8(json).map(Frame::Text).map_err(|e| CodecError::Json(serde::de::Error::custom(e)))
     }
 
     /// Decodes a text frame.
     pub fn decode_text(&self, text: &str) -> Result<Message, CodecError> {
         if text.len() > self.max_frame {
-            return Err(CodecError::FrameTooLarge {
-                size: text.len(),
-                limit: self.max_frame,
-            });
+            return Err(CodecError::FrameTooLarge { size: text.len(), limit: self.max_frame });
         }
         check_nesting(serde_json::from_str(text)?)
     }
@@ -163,10 +147,7 @@ impl Codec {
     /// Decodes a binary frame.
     pub fn decode_binary(&self, bytes: &[u8]) -> Result<Message, CodecError> {
         if bytes.len() > self.max_frame {
-            return Err(CodecError::FrameTooLarge {
-                size: bytes.len(),
-                limit: self.max_frame,
-            });
+            return Err(CodecError::FrameTooLarge { size: bytes.len(), limit: self.max_frame });
         }
         let (&tag, body) = bytes.split_first().ok_or(CodecError::EmptyFrame)?;
         if tag != BINARY_ZSTD_TAG {
@@ -188,21 +169,13 @@ impl Codec {
     /// real output arrives (never from the size a frame header claims), and
     /// reading stops one byte past the limit.
     fn decompress(&self, body: &[u8]) -> Result<Vec<u8>, CodecError> {
-        let mut decoder =
-            zstd::stream::read::Decoder::with_buffer(body).map_err(CodecError::Zstd)?;
-        decoder
-            .window_log_max(ZSTD_WINDOW_LOG_MAX)
-            .map_err(CodecError::Zstd)?;
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(CodecError::Zstd)?;
+        decoder.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(CodecError::Zstd)?;
         let limit = self.max_message as u64 + 1;
         let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(self.max_message));
-        decoder
-            .take(limit)
-            .read_to_end(&mut out)
-            .map_err(CodecError::Zstd)?;
+        decoder.take(limit).read_to_end(&mut out).map_err(CodecError::Zstd)?;
         if out.len() > self.max_message {
-            return Err(CodecError::MessageTooLarge {
-                limit: self.max_message,
-            });
+            return Err(CodecError::MessageTooLarge { limit: self.max_message });
         }
         Ok(out)
     }
@@ -210,11 +183,7 @@ impl Codec {
 
 fn check_nesting(message: Message) -> Result<Message, CodecError> {
     if let Message::Batch(batch) = &message {
-        if batch
-            .messages
-            .iter()
-            .any(|m| matches!(m, Message::Batch(_)))
-        {
+        if batch.messages.iter().any(|m| matches!(m, Message::Batch(_))) {
             return Err(CodecError::NestedBatch);
         }
     }

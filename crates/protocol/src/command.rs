@@ -48,20 +48,12 @@ pub struct Response {
 impl Response {
     /// A successful response.
     pub fn ok(id: impl Into<String>, result: serde_json::Value) -> Self {
-        Self {
-            id: id.into(),
-            result: Some(result),
-            error: None,
-        }
+        Self { id: id.into(), result: Some(result), error: None }
     }
 
     /// A failed response.
     pub fn err(id: impl Into<String>, error: ErrorBody) -> Self {
-        Self {
-            id: id.into(),
-            result: None,
-            error: Some(error),
-        }
+        Self { id: id.into(), result: None, error: Some(error) }
     }
 
     /// The outcome as a `Result`. A response with neither field reads as `null`.

@@ -34,29 +34,16 @@ impl Content {
     /// escape each such byte into six, which would break the size budget of a chunk.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         match std::str::from_utf8(bytes) {
-            Ok(text)
-                if !text
-                    .chars()
-                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
-            {
-                Self {
-                    encoding: Encoding::Utf8,
-                    data: text.to_owned(),
-                }
+            Ok(text) if !text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+                Self { encoding: Encoding::Utf8, data: text.to_owned() }
             }
-            _ => Self {
-                encoding: Encoding::Base64,
-                data: base64::engine::general_purpose::STANDARD.encode(bytes),
-            },
+            _ => Self { encoding: Encoding::Base64, data: base64::engine::general_purpose::STANDARD.encode(bytes) },
         }
     }
 
     /// UTF-8 text content.
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            encoding: Encoding::Utf8,
-            data: text.into(),
-        }
+        Self { encoding: Encoding::Utf8, data: text.into() }
     }
 
     /// Decodes into bytes.
@@ -108,14 +95,8 @@ mod tests {
 
     #[test]
     fn text_stays_text_and_binary_goes_base64() {
-        assert_eq!(
-            Content::from_bytes(b"# Title\n\tok\r\n").encoding,
-            Encoding::Utf8
-        );
-        assert_eq!(
-            Content::from_bytes(&[0, 159, 146, 150]).encoding,
-            Encoding::Base64
-        );
+        assert_eq!(Content::from_bytes(b"# Title\n\tok\r\n").encoding, Encoding::Utf8);
+        assert_eq!(Content::from_bytes(&[0, 159, 146, 150]).encoding, Encoding::Base64);
         assert_eq!(Content::from_bytes(b"bell\x07").encoding, Encoding::Base64);
     }
 

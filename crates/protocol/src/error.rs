@@ -83,12 +83,7 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// An error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            hint: None,
-            details: None,
-        }
+        Self { code, message: message.into(), hint: None, details: None }
     }
 
     /// Adds a hint on how to fix the error.

@@ -33,10 +33,7 @@ mod tests {
     #[test]
     fn content_hash_is_blake3_hex() {
         assert_eq!(content_hash(b"").len(), HASH_HEX_LEN);
-        assert_eq!(
-            content_hash(b""),
-            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
-        );
+        assert_eq!(content_hash(b""), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
     }
 
     #[test]

@@ -17,15 +17,13 @@ mod hash;
 mod message;
 
 pub use codec::{Codec, CodecError, Frame, BINARY_ZSTD_TAG};
-pub use command::{
-    commands, Command, FileReadArgs, FileReadResult, FileWriteArgs, FileWriteResult, Response,
-};
+pub use command::{commands, Command, FileReadArgs, FileReadResult, FileWriteArgs, FileWriteResult, Response};
 pub use content::{chunk_boundaries, Content, ContentError, Encoding};
 pub use error::{ErrorBody, ErrorCode};
 pub use hash::{content_hash, project_digest, HASH_HEX_LEN};
 pub use message::{
-    Ack, Batch, Digest, FileDelete, FileUpsert, Hello, MachineInfo, Manifest, ManifestEntry,
-    Message, ProjectInfo, ProjectRef, Projects, Want, Welcome,
+    Ack, Batch, Digest, FileDelete, FileUpsert, Hello, MachineInfo, Manifest, ManifestEntry, Message, ProjectInfo,
+    ProjectRef, Projects, Want, Welcome,
 };
 
 /// The protocol version this build speaks. Bumped on any incompatible change.

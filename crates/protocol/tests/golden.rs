@@ -5,12 +5,7 @@
 use specbridge_protocol::*;
 
 fn golden(message: Message, json: &str) {
-    assert_eq!(
-        serde_json::to_string(&message).unwrap(),
-        json,
-        "encoding of {}",
-        message.kind()
-    );
+    assert_eq!(serde_json::to_string(&message).unwrap(), json, "encoding of {}", message.kind());
     let decoded: Message = serde_json::from_str(json).unwrap();
     assert_eq!(decoded, message, "decoding of {}", message.kind());
 }
@@ -52,53 +47,28 @@ fn hello_and_welcome() {
         }),
         r#"{"type":"welcome","protocol":1,"capabilities":["zstd","batch"],"session":"s1","last_seq":41,"server":"specbridge-hub/0.1.0"}"#,
     );
-    golden(
-        Message::Projects(Projects { projects: vec![] }),
-        r#"{"type":"projects","projects":[]}"#,
-    );
+    golden(Message::Projects(Projects { projects: vec![] }), r#"{"type":"projects","projects":[]}"#);
 }
 
 #[test]
 fn sync_messages() {
     golden(
-        Message::Digest(Digest {
-            project: "app".into(),
-            digest: "d".into(),
-            files: 389,
-        }),
+        Message::Digest(Digest { project: "app".into(), digest: "d".into(), files: 389 }),
         r#"{"type":"digest","project":"app","digest":"d","files":389}"#,
     );
-    golden(
-        Message::InSync(ProjectRef {
-            project: "app".into(),
-        }),
-        r#"{"type":"in-sync","project":"app"}"#,
-    );
-    golden(
-        Message::WantManifest(ProjectRef {
-            project: "app".into(),
-        }),
-        r#"{"type":"want-manifest","project":"app"}"#,
-    );
+    golden(Message::InSync(ProjectRef { project: "app".into() }), r#"{"type":"in-sync","project":"app"}"#);
+    golden(Message::WantManifest(ProjectRef { project: "app".into() }), r#"{"type":"want-manifest","project":"app"}"#);
     golden(
         Message::Manifest(Manifest {
             project: "app".into(),
             part: 0,
             last: true,
-            entries: vec![ManifestEntry {
-                path: "specs/001-a/README.md".into(),
-                hash: "h".into(),
-                size: 3,
-            }],
+            entries: vec![ManifestEntry { path: "specs/001-a/README.md".into(), hash: "h".into(), size: 3 }],
         }),
         r#"{"type":"manifest","project":"app","part":0,"last":true,"entries":[{"path":"specs/001-a/README.md","hash":"h","size":3}]}"#,
     );
     golden(
-        Message::Want(Want {
-            project: "app".into(),
-            paths: vec!["a.md".into()],
-            last: true,
-        }),
+        Message::Want(Want { project: "app".into(), paths: vec!["a.md".into()], last: true }),
         r#"{"type":"want","project":"app","paths":["a.md"],"last":true}"#,
     );
     golden(
@@ -116,18 +86,12 @@ fn sync_messages() {
         r#"{"type":"file-upsert","seq":42,"project":"app","path":"a.md","hash":"h","size":2,"mtime_ms":1764000000000,"offset":0,"last":true,"content":{"encoding":"utf8","data":"hi"}}"#,
     );
     golden(
-        Message::FileDelete(FileDelete {
-            seq: 43,
-            project: "app".into(),
-            path: "a.md".into(),
-        }),
+        Message::FileDelete(FileDelete { seq: 43, project: "app".into(), path: "a.md".into() }),
         r#"{"type":"file-delete","seq":43,"project":"app","path":"a.md"}"#,
     );
     golden(Message::Ack(Ack { seq: 43 }), r#"{"type":"ack","seq":43}"#);
     golden(
-        Message::Batch(Batch {
-            messages: vec![Message::Ack(Ack { seq: 1 }), Message::Ack(Ack { seq: 2 })],
-        }),
+        Message::Batch(Batch { messages: vec![Message::Ack(Ack { seq: 1 }), Message::Ack(Ack { seq: 2 })] }),
         r#"{"type":"batch","messages":[{"type":"ack","seq":1},{"type":"ack","seq":2}]}"#,
     );
 }
@@ -135,11 +99,7 @@ fn sync_messages() {
 #[test]
 fn commands_responses_and_errors() {
     // `args` is a JSON object inside the envelope; its keys go out sorted.
-    let args = FileWriteArgs {
-        path: "a.md".into(),
-        content: Content::text("x"),
-        base_hash: Some(hash('a')),
-    };
+    let args = FileWriteArgs { path: "a.md".into(), content: Content::text("x"), base_hash: Some(hash('a')) };
     golden(
         Message::Command(Command {
             id: "c1".into(),
@@ -154,10 +114,7 @@ fn commands_responses_and_errors() {
         ),
     );
     golden(
-        Message::Response(Response::ok(
-            "c1",
-            serde_json::json!({"path":"a.md","hash":"h","size":1}),
-        )),
+        Message::Response(Response::ok("c1", serde_json::json!({"path":"a.md","hash":"h","size":1}))),
         r#"{"type":"response","id":"c1","result":{"hash":"h","path":"a.md","size":1}}"#,
     );
     golden(
@@ -205,8 +162,7 @@ fn file_read_and_write_args_pin_their_shape() {
     assert_eq!(read.path, "a.md");
     // base_hash is optional: absent means create-only.
     let write: FileWriteArgs =
-        serde_json::from_str(r#"{"path":"a.md","content":{"encoding":"base64","data":"AAE="}}"#)
-            .unwrap();
+        serde_json::from_str(r#"{"path":"a.md","content":{"encoding":"base64","data":"AAE="}}"#).unwrap();
     assert_eq!(write.base_hash, None);
     assert_eq!(write.content.to_bytes().unwrap(), vec![0, 1]);
 }
