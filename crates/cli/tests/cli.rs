@@ -1,0 +1,140 @@
+//! The `specbridge` binary itself: argument handling, login, projects, run and
+//! status, against a real hub.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is a failed test
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use support::*;
+use tempfile::TempDir;
+
+fn specbridge(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_specbridge"));
+    cmd.args(args).env("SPECBRIDGE_HOME", home).env_remove("SPECBRIDGE_TOKEN").env("NO_COLOR", "1");
+    cmd
+}
+
+fn run_ok(home: &Path, args: &[&str]) -> String {
+    let out = specbridge(home, args).output().unwrap();
+    assert!(out.status.success(), "specbridge {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_err(home: &Path, args: &[&str]) -> Output {
+    let out = specbridge(home, args).output().unwrap();
+    assert!(!out.status.success(), "specbridge {args:?} should fail");
+    out
+}
+
+fn login(home: &Path, hub: &str, token: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = specbridge(home, &["login", "--hub", hub, "--vault", "file", "--token-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{token}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn projects_add_list_remove_show_the_layout() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    let lean = dir.path().join("lean");
+    leanspec_project(&lean, 2);
+    let workflow = dir.path().join("workflow");
+    write(&workflow, ".spec-workflow/specs/login/tasks.md", "- [ ] 1. Do it\n");
+
+    let added = run_ok(&home, &["projects", "add", lean.to_str().unwrap()]);
+    assert!(added.contains("leanspec"), "{added}");
+    run_ok(&home, &["projects", "add", workflow.to_str().unwrap(), "--name", "flow", "--read-only"]);
+    let listed = run_ok(&home, &["projects", "list"]);
+    assert!(listed.contains("leanspec") && listed.contains("spec-workflow"), "{listed}");
+    assert!(listed.contains("[read-only]"), "{listed}");
+
+    run_ok(&home, &["projects", "remove", lean.to_str().unwrap()]);
+    let listed = run_ok(&home, &["projects", "list"]);
+    assert!(!listed.contains("leanspec"), "{listed}");
+    assert!(lean.join("specs/001-feature-1/README.md").exists(), "remove must not touch files");
+
+    let out = run_err(&home, &["projects", "add", dir.path().join("missing").to_str().unwrap()]);
+    assert!(!out.stderr.is_empty());
+}
+
+#[test]
+fn login_with_a_file_vault_keeps_the_token_out_of_output_and_config() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    let out = login(&home, "http://127.0.0.1:9", "sbt_secret-token-value");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("secret-token-value"), "token echoed: {stdout}");
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    assert!(config.contains("http://127.0.0.1:9") && !config.contains("secret-token-value"), "{config}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let token_file = std::fs::read_dir(&home)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains("secret-token-value")))
+            .expect("the file vault holds the token");
+        assert_eq!(std::fs::metadata(token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    let out = login(&home, "ftp://hub", "sbt_x");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http://"));
+
+    let out = run_err(&home, &["run"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("specbridge login"), "{:?}", out);
+
+    let status = run_ok(&home, &["status"]);
+    assert!(status.contains("Not running"), "{status}");
+}
+
+#[tokio::test]
+async fn run_syncs_status_reports_and_sigterm_stops_cleanly() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    let root = dir.path().join("project");
+    leanspec_project(&root, 3);
+    let hub = TestHub::start(&dir.path().join("hub"), None).await;
+    assert!(login(&home, &hub.handle.url(), &hub.machine_token).status.success());
+    run_ok(&home, &["projects", "add", root.to_str().unwrap(), "--name", "app"]);
+
+    let mut child = specbridge(&home, &["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let machines = || async { hub.get("/v1/machines").await.json() };
+    eventually("machine online", || async { machines().await[0]["online"] == true }).await;
+    let machine = machines().await[0]["id"].as_str().unwrap().to_owned();
+    eventually("files synced", || async { hub.listing(&machine, "app").await.len() == 3 }).await;
+
+    let home2 = home.clone();
+    eventually("status says connected", || {
+        let home = home2.clone();
+        async move { run_ok(&home, &["status"]).contains("Connection:  connected") }
+    })
+    .await;
+    let status = run_ok(&home, &["status"]);
+    assert!(status.contains("Queue depth: 0") && status.contains("Last error:  none"), "{status}");
+
+    #[cfg(unix)]
+    {
+        let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+        assert!(out.status.success(), "run exited with {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        let status = run_ok(&home, &["status"]);
+        assert!(status.contains("not running"), "{status}");
+    }
+    #[cfg(not(unix))]
+    child.kill().unwrap();
+}
