@@ -1,1 +1,71 @@
-//! placeholder
+//! The specbridge bridge engine.
+//!
+//! It watches project folders, keeps a per-project index of file hashes, queues
+//! changes in a persisted outbox, and syncs them to a hub over one WebSocket
+//! (`link`). It also runs the commands the hub sends (`file-read`,
+//! `file-write`) under a strict path policy, with conflict detection, atomic
+//! writes and an audit log.
+//!
+//! It is a library: the headless CLI (`specbridge`) and the tray app host it
+//! through [`Engine::start`] and the [`EngineHandle`]. It has no UI and no
+//! runtime of its own; it never calls `#[tokio::main]`.
+//!
+//! What it does not know: the spec formats (see `specbridge-specs`), the hub's
+//! storage, or how the host presents state to a person.
+//!
+//! # Tasks
+//!
+//! ```text
+//! OS events -> watcher (debounce 40 ms / max 250 ms) --Changed--> sync core
+//!                                                         (indexes + outbox)
+//! link session <--pending/ack/digest/manifest/want--------------^
+//!      |  command -> executor (blocking pool) -> response (sent first)
+//!      '--------------------- Changed (own writes) -------------^
+//! status writer <- watch channel <- core + link
+//! ```
+//!
+//! One task owns each piece of state: the sync core owns the indexes and the
+//! outbox, the link owns the socket, the watcher owns the OS watcher. They talk
+//! through channels with oneshot replies. Every task is tracked;
+//! [`EngineHandle::shutdown`] cancels them and waits a bounded time.
+//!
+//! # Files
+//!
+//! Config folder: `config.toml`, `token.json` (file vault, 0600).
+//! State folder: `outbox.json`, `projects/<id>/index.json`, `audit.log`
+//! (JSON lines), `status.json` (read by `specbridge status`).
+
+mod audit;
+pub mod config;
+mod core;
+pub mod engine;
+pub mod error;
+mod executor;
+mod fsutil;
+pub mod index;
+mod link;
+pub mod outbox;
+pub mod paths;
+pub mod policy;
+pub mod project;
+pub mod status;
+pub mod vault;
+mod watcher;
+
+pub use config::{Config, HubSettings, MachineConfig, ProjectConfig, VaultChoice};
+pub use engine::{Engine, EngineHandle, EngineOptions, Timing};
+pub use error::{ConfigError, EngineError, StateError};
+pub use paths::Paths;
+pub use policy::PolicyError;
+pub use project::{detect_layout, Layout, Project};
+pub use status::{read_status, EngineEvent, EngineStatus, LinkState, ProjectStatus, StatusReport};
+pub use vault::{Token, Vault, VaultError};
+
+/// Sleeps until `at`, or forever when there is no deadline (for `select!` arms
+/// whose timer is not armed).
+pub(crate) async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,276 @@
+//! The engine: wires config, vault token, projects, watcher, sync core,
+//! executor and link together, and hands out a cloneable [`EngineHandle`].
+//!
+//! Tasks: the sync core (owns indexes and outbox), the watcher (debounces OS
+//! events), the link (sessions and reconnects), the status writer, and one
+//! short task per command. All are tracked; [`EngineHandle::shutdown`] cancels
+//! them and waits a bounded time, and the core saves its state on the way out.
+
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::core::{Core, CoreHandle, MAILBOX};
+use crate::error::{EngineError, StateError};
+use crate::executor::Executor;
+use crate::index::Index;
+use crate::link::{self, LinkCtx};
+use crate::outbox::Outbox;
+use crate::paths::Paths;
+use crate::project::Project;
+use crate::status::{self, EngineEvent, EngineStatus, LinkState, ProjectStatus};
+use crate::vault::Token;
+use crate::watcher;
+use specbridge_protocol::{Hello, MachineInfo, CAPABILITIES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Capacity of the event channel; slow subscribers see `Lagged`, never block the engine.
+const EVENT_CAPACITY: usize = 256;
+
+/// What the engine needs to start.
+#[derive(Debug)]
+pub struct EngineOptions {
+    /// Config and state folders.
+    pub paths: Paths,
+    /// The configuration (hub, machine, projects).
+    pub config: Config,
+    /// The machine token for the hub.
+    pub token: Token,
+    /// Timers; [`Timing::default`] in production.
+    pub timing: Timing,
+}
+
+/// The engine's timers. Tests shorten them; production uses the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// WebSocket ping period (30 s).
+    pub ping_interval: Duration,
+    /// A ping without a pong for this long means the link is dead (10 s).
+    pub pong_timeout: Duration,
+    /// File events are batched until the folder has been quiet this long (40 ms).
+    pub debounce_quiet: Duration,
+    /// …but no longer than this after the first event (250 ms).
+    pub debounce_max: Duration,
+    /// Reconnect backoff base (0.5 s): the first retry comes within it.
+    pub backoff_base: Duration,
+    /// Reconnect backoff cap (30 s).
+    pub backoff_cap: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            debounce_quiet: Duration::from_millis(40),
+            debounce_max: Duration::from_millis(250),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Starts engines.
+#[derive(Debug)]
+pub struct Engine;
+
+/// A running engine. Cheap to clone; call [`EngineHandle::shutdown`] to stop it
+/// (dropping every handle leaves the tasks running until the runtime ends).
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    paths: Paths,
+    status_tx: watch::Sender<EngineStatus>,
+    status_rx: watch::Receiver<EngineStatus>,
+    events: broadcast::Sender<EngineEvent>,
+    retry: Arc<Notify>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Engine {
+    /// Loads the indexes and the outbox, scans every project (files changed
+    /// while the engine was stopped go to the outbox), starts the watchers, the
+    /// sync core and the link, and returns at once: the link connects in the
+    /// background (see [`EngineHandle::status`] and [`EngineHandle::subscribe`]).
+    ///
+    /// A project folder that cannot be opened is skipped and reported in
+    /// `last_error`, so one missing drive does not stop the others.
+    pub async fn start(opts: EngineOptions) -> Result<EngineHandle, EngineError> {
+        let EngineOptions { paths, config, token, timing } = opts;
+        let hub = config.hub.clone().ok_or(EngineError::NoHub)?;
+        let url = link::connect::bridge_url(&hub.url)
+            .map_err(|reason| EngineError::InvalidHubUrl { url: hub.url.clone(), reason })?;
+        std::fs::create_dir_all(&paths.state_dir).map_err(|e| StateError::io(&paths.state_dir, e))?;
+
+        let mut problems = Vec::new();
+        let mut projects = BTreeMap::new();
+        for project in &config.projects {
+            match Project::open(project) {
+                Ok(open) => {
+                    projects.insert(open.id.clone(), open);
+                }
+                Err(e) => {
+                    tracing::warn!(project = %project.id, error = %e, "project skipped");
+                    problems.push(format!("project {} skipped: {e}", project.id));
+                }
+            }
+        }
+        let projects = Arc::new(projects);
+
+        let mut outbox = load_or_reset(&paths.outbox_file(), Outbox::load)?;
+        outbox.retain_projects(|p| projects.contains_key(p));
+        let mut indexes = BTreeMap::new();
+        for id in projects.keys() {
+            indexes.insert(id.clone(), load_or_reset(&paths.index_file(id), Index::load)?);
+        }
+
+        let initial = EngineStatus {
+            link: LinkState::Connecting,
+            hub_url: hub.url.clone(),
+            queue_depth: outbox.len(),
+            last_error: problems.first().cloned(),
+            projects: projects
+                .values()
+                .map(|p| ProjectStatus {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    layout: p.layout,
+                    path: p.root.clone(),
+                    files: indexes.get(&p.id).map_or(0, Index::len),
+                    read_only: p.read_only,
+                })
+                .collect(),
+            updated_ms: crate::fsutil::now_ms(),
+        };
+        let status_file = paths.status_file();
+        status::write_status(&status_file, &initial, true)?;
+        let (status_tx, status_rx) = watch::channel(initial);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (core_tx, core_rx) = mpsc::channel(MAILBOX);
+        let core_handle = CoreHandle::new(core_tx);
+
+        // Watch before scanning: a change during the scan is then seen twice
+        // (harmless) rather than not at all.
+        let watching =
+            watcher::start(Arc::clone(&projects), core_handle.clone(), timing.debounce_quiet, timing.debounce_max)?;
+        let mut core =
+            Core::new(paths.clone(), Arc::clone(&projects), indexes, outbox, status_tx.clone(), events.clone());
+        core.startup_scan().await?;
+        let head = core.subscribe_head();
+        tracker.spawn(core.run(core_rx, cancel.clone()));
+        tracker.spawn(watching.run(cancel.clone()));
+
+        let retry = Arc::new(Notify::new());
+        let executor = Arc::new(Executor::new(Arc::clone(&projects), AuditLog::new(paths.audit_log())));
+        let ctx = LinkCtx {
+            url,
+            token,
+            hello: hello(&config, &projects),
+            timing,
+            core: core_handle,
+            head,
+            projects,
+            executor,
+            status: status_tx.clone(),
+            events: events.clone(),
+            cancel: cancel.clone(),
+            tracker: tracker.clone(),
+            retry: Arc::clone(&retry),
+            baseline_error: problems.first().cloned(),
+        };
+        tracker.spawn(link::run(ctx));
+
+        tracker.spawn(status::write_loop(status_rx.clone(), status_file, cancel.clone()));
+        tracing::info!(hub = %hub.url, projects = status_rx.borrow().projects.len(), "engine started");
+        Ok(EngineHandle { inner: Arc::new(Inner { paths, status_tx, status_rx, events, retry, cancel, tracker }) })
+    }
+}
+
+impl EngineHandle {
+    /// The current status snapshot.
+    pub async fn status(&self) -> Result<EngineStatus, EngineError> {
+        Ok(self.inner.status_rx.borrow().clone())
+    }
+
+    /// Engine events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Reconnects now: skips the backoff delay, and retries after a 401 (for
+    /// example once the user has fixed the token on the hub side).
+    pub fn retry_now(&self) {
+        self.inner.retry.notify_one();
+    }
+
+    /// Stops every task, waits at most `within`, and marks `status.json` stopped.
+    /// The sync core saves the index and outbox as it stops.
+    pub async fn shutdown(self, within: Duration) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        inner.cancel.cancel();
+        inner.tracker.close();
+        let finished = tokio::time::timeout(within, inner.tracker.wait()).await;
+        // The link reports Stopped as it exits; this covers a link that did not
+        // finish within the bound.
+        let changed = inner.status_tx.send_if_modified(|s| {
+            let changed = s.link != LinkState::Stopped;
+            s.link = LinkState::Stopped;
+            s.updated_ms = crate::fsutil::now_ms();
+            changed
+        });
+        if changed {
+            let _ = inner.events.send(EngineEvent::LinkChanged(LinkState::Stopped));
+        }
+        let snapshot = inner.status_rx.borrow().clone();
+        let file = inner.paths.status_file();
+        let written = tokio::task::spawn_blocking(move || status::write_status(&file, &snapshot, false))
+            .await
+            .map_err(|e| EngineError::Task(e.to_string()))?;
+        finished.map_err(|_| EngineError::ShutdownTimeout { within })?;
+        written?;
+        Ok(())
+    }
+}
+
+/// The `hello` this machine sends.
+fn hello(config: &Config, projects: &BTreeMap<String, Project>) -> Hello {
+    Hello {
+        protocol: PROTOCOL_VERSION,
+        min_protocol: MIN_PROTOCOL_VERSION,
+        capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+        machine: MachineInfo {
+            id: config.machine.id.clone(),
+            name: config.machine.name.clone(),
+            os: std::env::consts::OS.to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        projects: projects.values().map(Project::info).collect(),
+    }
+}
+
+/// Loads a state file. A corrupt one is moved aside and replaced by an empty
+/// state: the index and outbox are caches that the startup scan and digest
+/// sync rebuild, so refusing to start would help nobody.
+fn load_or_reset<T>(file: &Path, load: impl Fn(&Path) -> Result<T, StateError>) -> Result<T, StateError> {
+    match load(file) {
+        Err(StateError::Json { source, .. }) => {
+            let aside = file.with_extension("json.corrupt");
+            tracing::warn!(file = %file.display(), error = %source, aside = %aside.display(), "corrupt state file; starting fresh");
+            std::fs::rename(file, &aside).map_err(|e| StateError::io(file, e))?;
+            load(file)
+        }
+        other => other,
+    }
+}

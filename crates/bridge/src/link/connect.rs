@@ -1,0 +1,130 @@
+//! Dialling the hub: URL, bearer token, WebSocket limits, and telling a 401
+//! (stop, no retry storm) from any other failure (retry with backoff).
+
+use crate::vault::Token;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode, Uri};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The WebSocket to the hub.
+pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest frame and message the WebSocket layer accepts. The codec's own limit
+/// is 1 MiB; this outer bound stops a hostile peer before the codec sees it.
+const WS_MAX_BYTES: usize = 2 * 1024 * 1024;
+
+/// Read buffer: most frames are small; tungstenite grows it for big ones.
+const WS_READ_BUFFER: usize = 16 * 1024;
+
+/// Bytes gathered before a socket write.
+const WS_WRITE_BUFFER: usize = 16 * 1024;
+
+/// Hard cap on queued outgoing bytes: a bit over one maximal frame.
+const WS_MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Why a connection attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// HTTP 401 before the upgrade.
+    #[error("the hub refused the token (401): run `specbridge login` with a valid machine token")]
+    Unauthorized,
+    /// Another HTTP status before the upgrade.
+    #[error("the hub answered HTTP {status}{detail}")]
+    Http { status: u16, detail: String },
+    /// No answer in time.
+    #[error("no answer from the hub within {0:?}")]
+    Timeout(Duration),
+    /// Network or TLS failure.
+    #[error("cannot reach the hub: {0}")]
+    Network(String),
+}
+
+/// `http(s)://host[:port][/prefix]` -> `ws(s)://host[:port][/prefix]/v1/bridge`.
+pub(crate) fn bridge_url(hub_url: &str) -> Result<String, String> {
+    let trimmed = hub_url.trim().trim_end_matches('/');
+    let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+        ("wss", rest)
+    } else if let Some(rest) = trimmed.strip_prefix("http://") {
+        ("ws", rest)
+    } else {
+        return Err("the hub URL must start with http:// or https://".into());
+    };
+    if cfg!(not(feature = "tls")) && scheme == "wss" {
+        return Err("this build has no TLS support; use an http:// hub or a build with the `tls` feature".into());
+    }
+    let url = format!("{scheme}://{rest}/v1/bridge");
+    let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the hub URL has no host".into());
+    }
+    if uri.query().is_some() {
+        return Err("the hub URL must not have a query string".into());
+    }
+    Ok(url)
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
+        .max_message_size(Some(WS_MAX_BYTES))
+        .max_frame_size(Some(WS_MAX_BYTES))
+}
+
+/// Dials the hub with the bearer token.
+pub(crate) async fn connect(url: &str, token: &Token, within: Duration) -> Result<WsStream, ConnectError> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let mut request = url.into_client_request().map_err(|e| ConnectError::Network(e.to_string()))?;
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| ConnectError::Network("the token holds characters that cannot go in a header".into()))?;
+    auth.set_sensitive(true);
+    request.headers_mut().insert(header::AUTHORIZATION, auth);
+    request
+        .headers_mut()
+        .insert(header::USER_AGENT, HeaderValue::from_static(concat!("specbridge/", env!("CARGO_PKG_VERSION"))));
+    let attempt = tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true);
+    match tokio::time::timeout(within, attempt).await {
+        Err(_) => Err(ConnectError::Timeout(within)),
+        Ok(Ok((ws, _response))) => Ok(ws),
+        Ok(Err(WsError::Http(response))) if response.status() == StatusCode::UNAUTHORIZED => {
+            Err(ConnectError::Unauthorized)
+        }
+        Ok(Err(WsError::Http(response))) => {
+            let detail = response
+                .body()
+                .as_deref()
+                .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+                .and_then(|v| v["error"]["message"].as_str().map(|m| format!(": {m}")))
+                .unwrap_or_default();
+            Err(ConnectError::Http { status: response.status().as_u16(), detail })
+        }
+        Ok(Err(e)) => Err(ConnectError::Network(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_urls_become_bridge_endpoints() {
+        assert_eq!(bridge_url("http://127.0.0.1:7700").unwrap(), "ws://127.0.0.1:7700/v1/bridge");
+        assert_eq!(bridge_url("http://hub.local/base/").unwrap(), "ws://hub.local/base/v1/bridge");
+        if cfg!(feature = "tls") {
+            assert_eq!(bridge_url("https://hub.example.com").unwrap(), "wss://hub.example.com/v1/bridge");
+        }
+        assert!(bridge_url("ftp://hub").is_err());
+        assert!(bridge_url("http://").is_err());
+        assert!(bridge_url("hub.example.com").is_err());
+    }
+
+    #[test]
+    fn the_401_error_tells_what_to_do() {
+        let message = ConnectError::Unauthorized.to_string();
+        assert!(message.contains("401") && message.contains("specbridge login"));
+    }
+}

@@ -1,0 +1,196 @@
+//! Project folders as the engine serves them: layout detection and allowed roots.
+//!
+//! Detection only looks at folder names; parsing the spec formats belongs to the
+//! `specbridge-specs` crate.
+
+use crate::config::{is_valid_id, ProjectConfig};
+use crate::error::ConfigError;
+use crate::policy;
+use serde::{Deserialize, Serialize};
+use specbridge_protocol::ProjectInfo;
+use std::path::{Path, PathBuf};
+
+/// How a project folder keeps its specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Layout {
+    /// `specs/NNN-name/README.md`.
+    #[serde(rename = "leanspec")]
+    LeanSpec,
+    /// `.spec-workflow/` (spec-workflow-mcp).
+    #[serde(rename = "spec-workflow")]
+    SpecWorkflow,
+    /// `.spec-context/` (spec-context-mcp).
+    #[serde(rename = "spec-context")]
+    SpecContext,
+    /// Any folder of markdown.
+    #[serde(rename = "generic")]
+    Generic,
+}
+
+impl Layout {
+    /// The wire name (`leanspec`, `spec-workflow`, `spec-context`, `generic`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeanSpec => "leanspec",
+            Self::SpecWorkflow => "spec-workflow",
+            Self::SpecContext => "spec-context",
+            Self::Generic => "generic",
+        }
+    }
+
+    /// The folders the hub may see and edit when the config sets no `roots`.
+    pub fn default_roots(self) -> &'static [&'static str] {
+        match self {
+            Self::LeanSpec => &["specs"],
+            Self::SpecWorkflow => &[".spec-workflow"],
+            Self::SpecContext => &[".spec-context"],
+            Self::Generic => &["."],
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Detects a folder's layout. LeanSpec wins when `specs/` holds a folder named
+/// `NNN-…` (three or more digits) with a README.md; then `.spec-workflow/`, then
+/// `.spec-context/`; anything else is generic.
+pub fn detect_layout(path: &Path) -> Layout {
+    if has_leanspec_specs(&path.join("specs")) {
+        Layout::LeanSpec
+    } else if path.join(".spec-workflow").is_dir() {
+        Layout::SpecWorkflow
+    } else if path.join(".spec-context").is_dir() {
+        Layout::SpecContext
+    } else {
+        Layout::Generic
+    }
+}
+
+fn has_leanspec_specs(specs: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(specs) else { return false };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+        digits >= 3 && name.as_bytes().get(digits) == Some(&b'-') && entry.path().join("README.md").is_file()
+    })
+}
+
+/// A project ready to serve: canonical root, detected layout, normalized roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Canonical folder path.
+    pub root: PathBuf,
+    /// Detected layout.
+    pub layout: Layout,
+    /// Allowed roots, relative, normalized (`.` is the whole folder).
+    pub roots: Vec<String>,
+    /// The hub may only read.
+    pub read_only: bool,
+}
+
+impl Project {
+    /// Resolves a configured project: the folder must exist; roots come from the
+    /// config or the detected layout.
+    pub fn open(config: &ProjectConfig) -> Result<Self, ConfigError> {
+        if !is_valid_id(&config.id) {
+            return Err(ConfigError::InvalidId(config.id.clone()));
+        }
+        let root = std::fs::canonicalize(&config.path)
+            .map_err(|source| ConfigError::ProjectPath { path: config.path.clone(), source })?;
+        if !root.is_dir() {
+            return Err(ConfigError::NotADirectory { path: root });
+        }
+        let layout = detect_layout(&root);
+        let configured: Vec<String> = match &config.roots {
+            Some(roots) if !roots.is_empty() => roots.clone(),
+            _ => layout.default_roots().iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let mut roots = Vec::with_capacity(configured.len());
+        for root in configured {
+            let normalized = policy::normalize_root(&root).map_err(|e| ConfigError::InvalidRoot {
+                project: config.id.clone(),
+                root: root.clone(),
+                reason: e.to_string(),
+            })?;
+            if !roots.contains(&normalized) {
+                roots.push(normalized);
+            }
+        }
+        Ok(Self { id: config.id.clone(), name: config.name.clone(), root, layout, roots, read_only: config.read_only })
+    }
+
+    /// The project as announced in `hello`.
+    pub fn info(&self) -> ProjectInfo {
+        ProjectInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            layout: self.layout.as_str().to_owned(),
+            read_only: self.read_only,
+        }
+    }
+
+    /// Resolves a path from the hub through the path policy.
+    pub fn resolve(&self, rel_path: &str) -> Result<PathBuf, policy::PolicyError> {
+        policy::resolve(&self.root, &self.roots, rel_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, rel: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    }
+
+    #[test]
+    fn detects_each_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(detect_layout(d), Layout::Generic);
+        touch(d, "specs/notes.md");
+        touch(d, "specs/12-short/README.md");
+        assert_eq!(detect_layout(d), Layout::Generic, "needs NNN- with three digits");
+        std::fs::create_dir_all(d.join(".spec-context")).unwrap();
+        assert_eq!(detect_layout(d), Layout::SpecContext);
+        std::fs::create_dir_all(d.join(".spec-workflow")).unwrap();
+        assert_eq!(detect_layout(d), Layout::SpecWorkflow);
+        touch(d, "specs/001-auth/README.md");
+        assert_eq!(detect_layout(d), Layout::LeanSpec);
+        assert_eq!(serde_json::to_string(&Layout::SpecWorkflow).unwrap(), "\"spec-workflow\"");
+        assert_eq!(serde_json::to_string(&Layout::LeanSpec).unwrap(), "\"leanspec\"");
+        assert_eq!(format!("{:<10}|", Layout::Generic), "generic   |");
+    }
+
+    #[test]
+    fn roots_come_from_layout_or_config() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "specs/001-a/README.md");
+        let mut config = ProjectConfig {
+            id: "app".into(),
+            name: "app".into(),
+            path: dir.path().into(),
+            read_only: false,
+            roots: None,
+        };
+        assert_eq!(Project::open(&config).unwrap().roots, vec!["specs"]);
+        config.roots = Some(vec!["docs/".into(), "./docs".into(), ".".into()]);
+        assert_eq!(Project::open(&config).unwrap().roots, vec!["docs", "."]);
+        config.roots = Some(vec!["../up".into()]);
+        assert!(matches!(Project::open(&config), Err(ConfigError::InvalidRoot { .. })));
+        config.roots = None;
+        config.id = "../evil".into();
+        assert!(Project::open(&config).is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! The engine across restarts: offline edits, the persisted outbox, a cheap
+//! reconnect when nothing changed, and the status file.
+
+use crate::hub::{eventually, Mode, TestHub};
+use crate::{connected, fast, write, Bridge, PATIENCE};
+use specbridge_bridge::outbox::Outbox;
+use specbridge_bridge::{read_status, Config, Engine, EngineError, EngineOptions, LinkState, Token};
+
+#[tokio::test]
+async fn edits_while_stopped_and_while_offline_are_delivered() {
+    // A hub address that refuses connections: the bridge is offline.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut bridge = Bridge::new(&dead_url, 2);
+    let engine = bridge.start(fast()).await;
+    write(&bridge.root, "specs/003-offline/README.md", "# while offline\n");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while engine.status().await.unwrap().queue_depth < 3 {
+        assert!(std::time::Instant::now() < deadline, "the live edit was not queued");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(matches!(engine.status().await.unwrap().link, LinkState::Offline { .. } | LinkState::Connecting));
+    engine.shutdown(PATIENCE).await.unwrap();
+
+    // The outbox is on disk; more edits happen while stopped.
+    let outbox = Outbox::load(&bridge.paths.outbox_file()).unwrap();
+    assert_eq!(outbox.len(), 3);
+    write(&bridge.root, "specs/001-feature/README.md", "# changed while stopped\n");
+    std::fs::remove_file(bridge.root.join("specs/002-feature/README.md")).unwrap();
+
+    let hub = TestHub::start(Mode::Normal).await;
+    bridge.config.hub = Some(specbridge_bridge::HubSettings { url: hub.url() });
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    eventually("everything delivered", PATIENCE, || {
+        hub.paths("app") == vec!["specs/001-feature/README.md".to_owned(), "specs/003-offline/README.md".to_owned()]
+    })
+    .await;
+    assert_eq!(hub.file("app", "specs/001-feature/README.md").unwrap(), b"# changed while stopped\n");
+    // Coalescing: one event per path, so the deleted file never travelled.
+    assert_eq!(hub.count(1, "file-upsert"), 2);
+    engine.shutdown(PATIENCE).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_with_nothing_changed_costs_a_digest() {
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 20);
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    eventually("initial sync", PATIENCE, || hub.paths("app").len() == 20).await;
+    eventually("acked", PATIENCE, || hub.count(1, "digest") == 1).await;
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.queue_depth, 0);
+    engine.shutdown(PATIENCE).await.unwrap();
+
+    let before = hub.with(|s| s.wire_bytes);
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    eventually("digest", PATIENCE, || hub.count(2, "digest") == 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(hub.count(2, "file-upsert"), 0);
+    assert_eq!(hub.count(2, "manifest"), 0);
+    let cost = hub.with(|s| s.wire_bytes) - before;
+    assert!(cost < 1024, "a reconnect with nothing changed sent {cost} bytes");
+    engine.shutdown(PATIENCE).await.unwrap();
+}
+
+#[tokio::test]
+async fn status_file_follows_the_engine() {
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 1);
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    let mut report = None;
+    eventually("status.json says connected", PATIENCE, || {
+        report = read_status(&bridge.paths).unwrap();
+        report.as_ref().is_some_and(|r| r.running && r.status.link == LinkState::Connected)
+    })
+    .await;
+    let report = report.unwrap();
+    assert_eq!(report.pid, std::process::id());
+    assert_eq!(report.status.hub_url, hub.url());
+    assert_eq!(report.status.projects[0].id, "app");
+    assert_eq!(report.status.projects[0].layout.to_string(), "leanspec");
+
+    let clone = engine.clone();
+    engine.shutdown(PATIENCE).await.unwrap();
+    let report = read_status(&bridge.paths).unwrap().unwrap();
+    assert!(!report.running);
+    assert_eq!(report.status.link, LinkState::Stopped);
+    assert_eq!(clone.status().await.unwrap().link, LinkState::Stopped);
+}
+
+#[tokio::test]
+async fn bad_options_are_clear_errors() {
+    let bridge = Bridge::new("http://127.0.0.1:9", 1);
+    let mut config: Config = bridge.config.clone();
+    config.hub = None;
+    let start = |config: Config| {
+        Engine::start(EngineOptions {
+            paths: bridge.paths.clone(),
+            config,
+            token: Token::new("t".into()),
+            timing: fast(),
+        })
+    };
+    let error = start(config.clone()).await.unwrap_err();
+    assert!(matches!(error, EngineError::NoHub) && error.to_string().contains("specbridge login"));
+    config.hub = Some(specbridge_bridge::HubSettings { url: "ftp://hub".into() });
+    assert!(matches!(start(config).await.unwrap_err(), EngineError::InvalidHubUrl { .. }));
+}
