@@ -202,12 +202,15 @@ fn ro(read_only: bool) -> &'static str {
 }
 
 fn run(paths: Paths) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // `Targets` takes RUST_LOG's `target=level,…` form without pulling a regex
+    // engine into a binary that must stay small.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).with(filter).init();
     let config = Config::load(&paths)?;
     let Some(hub) = config.hub.clone() else {
         bail!("no hub configured: run `specbridge login --hub <url>` first");
