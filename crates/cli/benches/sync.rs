@@ -14,6 +14,7 @@
 mod support;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use specbridge_hub::Store as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::*;
@@ -194,7 +195,9 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
 
 async fn process_numbers() {
     let (Some(bridge_bin), Some(hub_bin)) = (release_bin("specbridge"), release_bin("specbridge-hub")) else {
-        println!("| process numbers | skipped: run `cargo build --release -p specbridge-cli -p specbridge-hub` first | |");
+        println!(
+            "| process numbers | skipped: run `cargo build --release -p specbridge-cli -p specbridge-hub` first | |"
+        );
         return;
     };
     let size = std::fs::metadata(&bridge_bin).unwrap().len();
@@ -207,13 +210,17 @@ async fn bridge_idle(bridge_bin: &Path, hub_bin: &Path) {
     let dir = TempDir::new().unwrap();
     let root = dir.path().join("project");
     for i in 0..10_000 {
-        write(&root, &format!("specs/{:03}-dir/{i:05}.md", i / 100), format!("# File {i}\n\nSome text for file {i}.\n"));
+        write(
+            &root,
+            &format!("specs/{:03}-dir/{i:05}.md", i / 100),
+            format!("# File {i}\n\nSome text for file {i}.\n"),
+        );
     }
     let hub_data = dir.path().join("hub");
     let mut hub = spawn_hub(hub_bin, &hub_data).await;
     let token = create_token(&hub_data, specbridge_hub::TokenKind::Machine).await;
     let home = BridgeHome::new(&dir.path().join("bridge"), &hub.1, &[(P, &root)]);
-    let vault = specbridge_bridge::vault::FileVault::new(&home.paths);
+    let vault = specbridge_bridge::vault::FileVault::new(home.paths.token_file());
     specbridge_bridge::Vault::store(&vault, &hub.1, &specbridge_bridge::Token::new(token)).unwrap();
     let mut config = home.config.clone();
     config.vault = specbridge_bridge::VaultChoice::File;
@@ -230,7 +237,9 @@ async fn bridge_idle(bridge_bin: &Path, hub_bin: &Path) {
     let machine = home.machine_id();
     let start = Instant::now();
     loop {
-        let reply = http::request(addr, "GET", &format!("/v1/machines/{machine}/projects/{P}/files"), Some(&user), &[], b"").await;
+        let reply =
+            http::request(addr, "GET", &format!("/v1/machines/{machine}/projects/{P}/files"), Some(&user), &[], b"")
+                .await;
         if reply.status == 200 && reply.json().as_array().map(|a| a.len()) == Some(10_000) {
             break;
         }
@@ -325,7 +334,7 @@ async fn spawn_hub(hub_bin: &Path, data: &Path) -> (std::process::Child, String)
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             break;

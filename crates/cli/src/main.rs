@@ -181,7 +181,13 @@ fn projects(paths: &Paths, action: ProjectsAction) -> Result<()> {
             }
             for project in &config.projects {
                 let layout = specbridge_bridge::project::detect_layout(&project.path);
-                println!("{:<20} {:<14} {}{}", project.id, layout.to_string(), project.path.display(), ro(project.read_only));
+                println!(
+                    "{:<20} {:<14} {}{}",
+                    project.id,
+                    layout.to_string(),
+                    project.path.display(),
+                    ro(project.read_only)
+                );
             }
         }
         ProjectsAction::Remove { project } => {
@@ -210,7 +216,10 @@ fn run(paths: Paths) -> Result<()> {
         .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).with(filter).init();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
     let config = Config::load(&paths)?;
     let Some(hub) = config.hub.clone() else {
         bail!("no hub configured: run `specbridge login --hub <url>` first");
@@ -289,7 +298,14 @@ fn status(paths: &Paths, json: bool) -> Result<()> {
     println!("Queue depth: {}", status.queue_depth);
     println!("Last error:  {}", status.last_error.as_deref().unwrap_or("none"));
     for project in &status.projects {
-        println!("  {:<20} {:<14} {:>6} files  {}{}", project.id, project.layout, project.files, project.path.display(), ro(project.read_only));
+        println!(
+            "  {:<20} {:<14} {:>6} files  {}{}",
+            project.id,
+            project.layout,
+            project.files,
+            project.path.display(),
+            ro(project.read_only)
+        );
     }
     Ok(())
 }

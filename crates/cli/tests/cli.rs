@@ -111,6 +111,7 @@ async fn run_syncs_status_reports_and_sigterm_stops_cleanly() {
     assert!(login(&home, &hub.handle.url(), &hub.machine_token).status.success());
     run_ok(&home, &["projects", "add", root.to_str().unwrap(), "--name", "app"]);
 
+    #[cfg_attr(unix, allow(unused_mut))]
     let mut child = specbridge(&home, &["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let machines = || async { hub.get("/v1/machines").await.json() };
     eventually("machine online", || async { machines().await[0]["online"] == true }).await;
@@ -123,8 +124,15 @@ async fn run_syncs_status_reports_and_sigterm_stops_cleanly() {
         async move { run_ok(&home, &["status"]).contains("Connection:  connected") }
     })
     .await;
+    // The status file trails the engine by at most a second.
+    let home3 = home.clone();
+    eventually("status shows an empty queue", || {
+        let home = home3.clone();
+        async move { run_ok(&home, &["status"]).contains("Queue depth: 0") }
+    })
+    .await;
     let status = run_ok(&home, &["status"]);
-    assert!(status.contains("Queue depth: 0") && status.contains("Last error:  none"), "{status}");
+    assert!(status.contains("Last error:  none") && status.contains("leanspec"), "{status}");
 
     #[cfg(unix)]
     {

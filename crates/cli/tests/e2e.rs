@@ -6,8 +6,8 @@ mod support;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
-use support::*;
 use std::time::Duration;
+use support::*;
 use tempfile::TempDir;
 
 const P: &str = "app";
@@ -47,7 +47,8 @@ impl World {
     async fn converged(&self) {
         let machine = self.machine();
         let expected = local_listing(&self.root);
-        eventually("hub listing matches the folder", || async { self.hub.listing(&machine, P).await == expected }).await;
+        eventually("hub listing matches the folder", || async { self.hub.listing(&machine, P).await == expected })
+            .await;
     }
 }
 
@@ -273,8 +274,7 @@ async fn a_zstd_bomb_and_an_oversized_frame_do_not_disturb_a_healthy_bridge() {
     use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message as Ws};
     let world = World::new(1).await;
     let machine = world.machine();
-    let attacker_token =
-        world.hub.handle.issue_token(specbridge_hub::TokenKind::Machine, "attacker").await.unwrap();
+    let attacker_token = world.hub.handle.issue_token(specbridge_hub::TokenKind::Machine, "attacker").await.unwrap();
     let url = format!("ws://{}/v1/bridge", world.hub.addr());
 
     // zstd of 64 MiB of zeros: a few KB on the wire.

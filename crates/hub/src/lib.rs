@@ -1,1 +1,209 @@
-//! placeholder
+//! The specbridge hub: authenticates bridges, keeps each machine's last-known
+//! files, and routes commands from its REST API to the machine that must run
+//! them.
+//!
+//! [`start`] runs a hub on a listener you bind (port 0 in tests) and returns a
+//! [`HubHandle`] to stop it. The hub knows nothing about spec formats or the
+//! file system of a bridge: it stores what bridges send and forwards commands.
+
+mod api;
+mod auth;
+mod error;
+mod router;
+mod session;
+mod store;
+
+pub use auth::{IssuedToken, Secret, TokenKind};
+pub use error::{status_for, ApiError, HubError};
+pub use router::Router;
+pub use store::{
+    FileChange, FileRow, MachineRow, Principal, ProjectRow, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
+};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long [`HubHandle::shutdown`] waits for sessions and requests to finish.
+const SHUTDOWN_WITHIN: Duration = Duration::from_secs(5);
+
+/// Hub settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Folder for `hub.db`.
+    pub data_dir: PathBuf,
+    /// Default deadline of a routed command (30 s).
+    pub command_timeout: Duration,
+    /// A bridge silent this long (pings included) is dropped (90 s: three missed pings).
+    pub bridge_idle_timeout: Duration,
+    /// Time a new bridge connection has to send `hello` (10 s).
+    pub hello_timeout: Duration,
+}
+
+impl HubConfig {
+    /// Defaults with the given data folder.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            command_timeout: Duration::from_secs(30),
+            bridge_idle_timeout: Duration::from_secs(90),
+            hello_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters for tests and benchmarks. Bytes count WebSocket payloads of data
+/// frames on bridge sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) bridge_upgrade_attempts: AtomicU64,
+    pub(crate) bridge_auth_failures: AtomicU64,
+    pub(crate) bridges_connected: AtomicU64,
+    pub(crate) bridge_bytes_in: AtomicU64,
+    pub(crate) bridge_bytes_out: AtomicU64,
+    pub(crate) bridge_frames_in: AtomicU64,
+    pub(crate) bridge_frames_out: AtomicU64,
+}
+
+/// A snapshot of the hub's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubStats {
+    /// Requests to `/v1/bridge`, accepted or not.
+    pub bridge_upgrade_attempts: u64,
+    /// Of those, refused with 401.
+    pub bridge_auth_failures: u64,
+    /// Bridge sessions open now.
+    pub bridges_connected: u64,
+    /// Payload bytes received from bridges.
+    pub bridge_bytes_in: u64,
+    /// Payload bytes sent to bridges.
+    pub bridge_bytes_out: u64,
+    /// Data frames received from bridges.
+    pub bridge_frames_in: u64,
+    /// Data frames sent to bridges.
+    pub bridge_frames_out: u64,
+}
+
+/// State shared by the routes and sessions of one hub.
+pub(crate) struct HubState {
+    pub(crate) config: HubConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) router: Router,
+    pub(crate) stats: Stats,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Opens the store in `data_dir` without starting a server (for token admin).
+pub async fn open_store(data_dir: &Path) -> Result<SqliteStore, HubError> {
+    SqliteStore::open(data_dir).await
+}
+
+/// A running hub.
+pub struct HubHandle {
+    addr: SocketAddr,
+    state: Arc<HubState>,
+    sqlite: SqliteStore,
+    server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl std::fmt::Debug for HubHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubHandle").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Opens the store, marks every machine offline, and serves on `listener`.
+/// Returns once the hub accepts connections.
+pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Result<HubHandle, HubError> {
+    let sqlite = SqliteStore::open(&config.data_dir).await?;
+    sqlite.mark_all_offline().await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(HubState {
+        config,
+        store: Arc::new(sqlite.clone()),
+        router: Router::default(),
+        stats: Stats::default(),
+        cancel: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    });
+    let app = axum::Router::new()
+        .route("/v1/bridge", axum::routing::get(session::upgrade))
+        .merge(api::routes())
+        .with_state(state.clone());
+    let cancel = state.cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await
+    });
+    tracing::info!(%addr, "hub listening");
+    Ok(HubHandle { addr, state, sqlite, server })
+}
+
+impl HubHandle {
+    /// The address the hub listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a token in the hub's store.
+    pub async fn issue_token(&self, kind: TokenKind, name: &str) -> Result<IssuedToken, HubError> {
+        self.state.store.create_token(kind, name).await
+    }
+
+    /// The store, for embedding callers (the tray app, tests).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// The command router.
+    pub fn router(&self) -> &Router {
+        &self.state.router
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> HubStats {
+        let s = &self.state.stats;
+        HubStats {
+            bridge_upgrade_attempts: s.bridge_upgrade_attempts.load(Relaxed),
+            bridge_auth_failures: s.bridge_auth_failures.load(Relaxed),
+            bridges_connected: s.bridges_connected.load(Relaxed),
+            bridge_bytes_in: s.bridge_bytes_in.load(Relaxed),
+            bridge_bytes_out: s.bridge_bytes_out.load(Relaxed),
+            bridge_frames_in: s.bridge_frames_in.load(Relaxed),
+            bridge_frames_out: s.bridge_frames_out.load(Relaxed),
+        }
+    }
+
+    /// A planned stop: bridges get close 1001 (going away), the listener
+    /// stops, sessions get a bounded time to finish, and the database is
+    /// closed so a new hub can open the same folder right away.
+    pub async fn shutdown(self) -> Result<(), HubError> {
+        self.state.cancel.cancel();
+        self.state.tracker.close();
+        let waited = tokio::time::timeout(SHUTDOWN_WITHIN, async {
+            self.state.tracker.wait().await;
+            self.server.await
+        })
+        .await;
+        self.sqlite.close().await;
+        match waited {
+            Ok(Ok(result)) => result.map_err(HubError::Io),
+            Ok(Err(join)) => Err(HubError::Io(std::io::Error::other(join))),
+            Err(_) => Err(HubError::ShutdownTimeout(SHUTDOWN_WITHIN)),
+        }
+    }
+}

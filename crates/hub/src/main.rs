@@ -1,1 +1,145 @@
-fn main() {}
+//! `specbridge-hub`: serve the hub, or manage its tokens.
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use specbridge_hub::{HubConfig, Store as _, TokenKind};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "specbridge-hub",
+    version,
+    about = "The specbridge hub: bridges connect here, clients read and edit here"
+)]
+struct Cli {
+    /// Data folder (hub.db). Defaults to the platform data folder.
+    #[arg(long, global = true, env = "SPECBRIDGE_HUB_DATA")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve bridges and the API until Ctrl-C.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        listen: SocketAddr,
+    },
+    /// Create, list and revoke tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it once.
+    Create {
+        /// `machine` for a bridge, `user` for the API.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id; bridges using it are refused at their next connect.
+    Revoke {
+        /// Token id from `token list`.
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Machine,
+    User,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => directories::ProjectDirs::from("", "", "specbridge-hub")
+            .context("cannot find the platform data folder; pass --data-dir")?
+            .data_dir()
+            .to_path_buf(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { listen } => serve(data_dir, listen).await,
+            Command::Token { action } => token(data_dir, action).await,
+        }
+    })
+}
+
+async fn serve(data_dir: PathBuf, listen: SocketAddr) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let hub = specbridge_hub::start(HubConfig::new(&data_dir), listener).await?;
+    tracing::info!(url = %hub.url(), data = %data_dir.display(), "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    hub.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn token(data_dir: PathBuf, action: TokenAction) -> Result<()> {
+    let store = specbridge_hub::open_store(&data_dir).await?;
+    match action {
+        TokenAction::Create { kind, name } => {
+            let kind = match kind {
+                KindArg::Machine => TokenKind::Machine,
+                KindArg::User => TokenKind::User,
+            };
+            let token = store.create_token(kind, &name).await?;
+            println!("{}", token.secret.expose());
+            eprintln!("Created {kind} token {} ({name}). It is shown only once: keep it somewhere safe.", token.id);
+            if kind == TokenKind::Machine {
+                eprintln!("On the bridge machine: specbridge login --hub <this hub's URL>   (paste the token)");
+            }
+        }
+        TokenAction::List => {
+            for t in store.list_tokens().await? {
+                let state = if t.revoked { "revoked" } else { "active" };
+                let machine = t.machine_id.as_deref().unwrap_or("-");
+                println!("{:<18} {:<8} {:<8} {:<24} machine={machine}", t.id, t.kind, state, t.name);
+            }
+        }
+        TokenAction::Revoke { id } => {
+            if store.revoke_token(&id).await? {
+                println!("Revoked {id}.");
+            } else {
+                anyhow::bail!("no active token with id {id:?}; see `specbridge-hub token list`");
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,3 +1,4 @@
+#![allow(dead_code, unreachable_pub)]
 //! A tiny HTTP/1.1 client over a real TCP socket: enough for the hub's REST API,
 //! without pulling an HTTP client crate into the build.
 
@@ -43,7 +44,8 @@ pub async fn request(
     body: &[u8],
 ) -> Reply {
     let mut stream = TcpStream::connect(addr).await.expect("connect to hub");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }

@@ -1,3 +1,4 @@
+#![allow(dead_code, unreachable_pub)] // shared by several test binaries; each uses a subset
 //! Shared harness for the end-to-end tests: a real hub on 127.0.0.1:0 with a
 //! real SQLite file, real bridge engines on real temp folders.
 
@@ -95,11 +96,7 @@ async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
 
 /// Timing for tests: production debounce, fast reconnects.
 pub fn test_timing() -> Timing {
-    Timing {
-        backoff_base: Duration::from_millis(50),
-        backoff_cap: Duration::from_millis(500),
-        ..Timing::default()
-    }
+    Timing { backoff_base: Duration::from_millis(50), backoff_cap: Duration::from_millis(500), ..Timing::default() }
 }
 
 /// A bridge's home folder with its config: machine id, hub and projects.

@@ -1,0 +1,158 @@
+//! The REST API: the last-known state from the store, and writes and commands
+//! routed to the machine. Every route but `/healthz` needs a user token.
+
+use crate::auth::{self, TokenKind};
+use crate::error::ApiError;
+use crate::store::MachineRow;
+use crate::HubState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use specbridge_protocol::{commands, Content, ErrorCode, FileWriteArgs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest body a `PUT` of a file accepts: the write must fit one 1 MiB frame
+/// after JSON encoding (base64 worst case 4/3).
+const MAX_WRITE_BYTES: usize = 700 * 1024;
+/// Longest deadline a caller may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The REST routes.
+pub(crate) fn routes() -> Router<Arc<HubState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/machines", get(machines))
+        .route("/v1/machines/{machine}/projects", get(projects))
+        .route("/v1/machines/{machine}/projects/{project}/files", get(files))
+        .route(
+            "/v1/machines/{machine}/projects/{project}/files/{*path}",
+            get(read_file).put(write_file).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)),
+        )
+        .route("/v1/machines/{machine}/projects/{project}/commands", post(command))
+}
+
+/// A caller authenticated with a user token.
+pub(crate) struct User {
+    pub(crate) account_id: String,
+}
+
+impl FromRequestParts<Arc<HubState>> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Arc<HubState>) -> Result<Self, Self::Rejection> {
+        let secret =
+            auth::bearer(parts.headers.get(header::AUTHORIZATION)).ok_or_else(|| ApiError::unauthorized("user"))?;
+        match hub.store.authenticate(secret, TokenKind::User).await? {
+            Some(principal) => Ok(Self { account_id: principal.account_id }),
+            None => Err(ApiError::unauthorized("user")),
+        }
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn find_machine(hub: &HubState, user: &User, key: &str) -> Result<MachineRow, ApiError> {
+    hub.store.find_machine(&user.account_id, key).await?.ok_or_else(|| ApiError::not_found(format!("machine {key:?}")))
+}
+
+async fn machines(State(hub): State<Arc<HubState>>, user: User) -> Result<Json<Vec<MachineRow>>, ApiError> {
+    Ok(Json(hub.store.list_machines(&user.account_id).await?))
+}
+
+async fn projects(
+    State(hub): State<Arc<HubState>>,
+    user: User,
+    Path(machine): Path<String>,
+) -> Result<Response, ApiError> {
+    let machine = find_machine(&hub, &user, &machine).await?;
+    Ok(Json(hub.store.list_projects(&machine.id).await?).into_response())
+}
+
+async fn files(
+    State(hub): State<Arc<HubState>>,
+    user: User,
+    Path((machine, project)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let machine = find_machine(&hub, &user, &machine).await?;
+    let known = hub.store.list_projects(&machine.id).await?;
+    if !known.iter().any(|p| p.id == project) {
+        return Err(ApiError::not_found(format!("project {project:?}")));
+    }
+    Ok(Json(hub.store.list_files(&machine.id, &project).await?).into_response())
+}
+
+async fn read_file(
+    State(hub): State<Arc<HubState>>,
+    user: User,
+    Path((machine, project, path)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let machine = find_machine(&hub, &user, &machine).await?;
+    let (row, bytes) = hub
+        .store
+        .get_file(&machine.id, &project, &path)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("file {path:?}")))?;
+    let content_type =
+        if std::str::from_utf8(&bytes).is_ok() { "text/plain; charset=utf-8" } else { "application/octet-stream" };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", row.hash)) {
+        headers.insert(header::ETAG, etag);
+    }
+    Ok((headers, bytes).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct WriteQuery {
+    base_hash: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+async fn write_file(
+    State(hub): State<Arc<HubState>>,
+    user: User,
+    Path((machine, project, path)): Path<(String, String, String)>,
+    Query(query): Query<WriteQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let machine = find_machine(&hub, &user, &machine).await?;
+    let if_match =
+        headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim().trim_matches('"').to_owned());
+    let args = FileWriteArgs { path, content: Content::from_bytes(&body), base_hash: if_match.or(query.base_hash) };
+    let args = serde_json::to_value(args).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let deadline = deadline(&hub, query.timeout_ms);
+    let result = hub.router.send(&machine.id, &project, commands::FILE_WRITE, args, deadline).await?;
+    Ok(Json(result).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CommandRequest {
+    name: String,
+    #[serde(default)]
+    args: serde_json::Value,
+    deadline_ms: Option<u64>,
+}
+
+async fn command(
+    State(hub): State<Arc<HubState>>,
+    user: User,
+    Path((machine, project)): Path<(String, String)>,
+    Json(request): Json<CommandRequest>,
+) -> Result<Response, ApiError> {
+    let machine = find_machine(&hub, &user, &machine).await?;
+    let deadline = deadline(&hub, request.deadline_ms);
+    let result = hub.router.send(&machine.id, &project, &request.name, request.args, deadline).await?;
+    Ok(Json(serde_json::json!({ "result": result })).into_response())
+}
+
+fn deadline(hub: &HubState, requested_ms: Option<u64>) -> Duration {
+    requested_ms.map(Duration::from_millis).unwrap_or(hub.config.command_timeout).min(MAX_TIMEOUT)
+}

@@ -1,0 +1,101 @@
+//! Hub errors: `HubError` for the library's own failures, and `ApiError`, the
+//! wire error body with the HTTP status the REST API answers with.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use specbridge_protocol::{ErrorBody, ErrorCode};
+
+/// What can go wrong running the hub.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The data folder could not be created or opened.
+    #[error("cannot use data folder {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listener failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Shutdown did not finish in time.
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownTimeout(std::time::Duration),
+}
+
+/// An error answered by the REST API: the protocol's error body, with the
+/// HTTP status that matches its code.
+#[derive(Debug)]
+pub struct ApiError(pub ErrorBody);
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(ErrorBody::new(code, message))
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.0.hint = Some(hint.into());
+        self
+    }
+
+    /// `unauthorized` with the hint on how to get a token.
+    pub fn unauthorized(kind: &str) -> Self {
+        Self::new(ErrorCode::Unauthorized, "missing, unknown or revoked token").hint(format!(
+            "send `Authorization: Bearer <token>` with a {kind} token from `specbridge-hub token create --kind {kind}`"
+        ))
+    }
+
+    /// `not_found` for a named thing.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(err: HubError) -> Self {
+        tracing::error!(error = %err, "request failed");
+        Self::new(ErrorCode::Internal, "the hub failed to answer; see its log")
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        HubError::from(err).into()
+    }
+}
+
+impl From<ErrorBody> for ApiError {
+    fn from(body: ErrorBody) -> Self {
+        Self(body)
+    }
+}
+
+/// The HTTP status for an error code (table in docs/protocol.md).
+pub fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::ForbiddenPath | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Invalid | ErrorCode::UnsupportedVersion => StatusCode::BAD_REQUEST,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::Offline => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (status_for(self.0.code), axum::Json(serde_json::json!({ "error": self.0 }))).into_response()
+    }
+}

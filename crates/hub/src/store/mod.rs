@@ -1,0 +1,161 @@
+//! The hub's storage, behind [`Store`] so that a Postgres implementation can
+//! stand beside [`SqliteStore`] (design §8) without touching sessions or the API.
+//!
+//! The store knows rows, not protocols: it never sees a frame or a socket.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::auth::{IssuedToken, TokenKind};
+use crate::error::HubError;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use specbridge_protocol::{MachineInfo, ProjectInfo};
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, HubError>;
+
+/// A stored file: metadata and bytes.
+pub type StoredFile = (FileRow, Vec<u8>);
+
+/// A token as the hub knows it (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Name given at creation.
+    pub name: String,
+    /// What it may be used for.
+    pub kind: TokenKind,
+    /// The machine a machine token is bound to, after its first use.
+    pub machine_id: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Last successful use.
+    pub last_used_ms: Option<i64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// An authenticated token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Token id.
+    pub token_id: String,
+    /// Account the token belongs to.
+    pub account_id: String,
+    /// Machine the token is bound to, if any.
+    pub machine_id: Option<String>,
+}
+
+/// A machine row.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineRow {
+    /// Machine id (chosen by the bridge).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Bridge version.
+    pub version: String,
+    /// Last time the hub heard from it.
+    pub last_seen_ms: i64,
+    /// Whether a session is open now.
+    pub online: bool,
+}
+
+/// A project row with its file count.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectRow {
+    /// Project id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Layout.
+    pub layout: String,
+    /// Whether the hub may only read.
+    pub read_only: bool,
+    /// Number of files stored.
+    pub files: i64,
+}
+
+/// A file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    /// Relative path.
+    pub path: String,
+    /// Content hash.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Modification time on the bridge.
+    pub mtime_ms: i64,
+}
+
+/// One stored file change, applied with its sequence number.
+#[derive(Debug, Clone)]
+pub enum FileChange {
+    /// Insert or replace a file.
+    Upsert {
+        /// Project id.
+        project: String,
+        /// Metadata.
+        row: FileRow,
+        /// The bytes.
+        content: Vec<u8>,
+    },
+    /// Remove a file.
+    Delete {
+        /// Project id.
+        project: String,
+        /// Path.
+        path: String,
+    },
+}
+
+/// Everything the hub persists. Methods return boxed futures so the trait is
+/// object-safe and the hub can hold an `Arc<dyn Store>`.
+pub trait Store: Send + Sync + 'static {
+    /// Creates a token of `kind` in the default account.
+    fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>>;
+    /// Lists tokens.
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>>;
+    /// Revokes a token; false if no such token.
+    fn revoke_token(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>>;
+    /// The live (not revoked) token of `kind` with this secret.
+    fn authenticate(&self, secret: &str, kind: TokenKind) -> BoxFuture<'_, StoreResult<Option<Principal>>>;
+    /// Binds a machine token to a machine on first use.
+    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Records a connected machine and replaces its project list (dropping the
+    /// files of projects no longer listed). Returns its highest stored `seq`.
+    fn machine_connected(
+        &self,
+        account_id: &str,
+        machine: &MachineInfo,
+        projects: &[ProjectInfo],
+        now_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<u64>>;
+    /// Replaces a machine's project list during a session.
+    fn replace_projects(&self, machine_id: &str, projects: &[ProjectInfo]) -> BoxFuture<'_, StoreResult<()>>;
+    /// Marks a machine online or offline and stamps `last_seen`.
+    fn set_presence(&self, machine_id: &str, online: bool, now_ms: i64) -> BoxFuture<'_, StoreResult<()>>;
+    /// Marks every machine offline (at start: a crashed hub left them "online").
+    fn mark_all_offline(&self) -> BoxFuture<'_, StoreResult<()>>;
+    /// Machines of an account, most recently seen first.
+    fn list_machines(&self, account_id: &str) -> BoxFuture<'_, StoreResult<Vec<MachineRow>>>;
+    /// A machine by id or by name.
+    fn find_machine(&self, account_id: &str, id_or_name: &str) -> BoxFuture<'_, StoreResult<Option<MachineRow>>>;
+    /// A machine's projects.
+    fn list_projects(&self, machine_id: &str) -> BoxFuture<'_, StoreResult<Vec<ProjectRow>>>;
+    /// A project's files, sorted by path (bytewise).
+    fn list_files(&self, machine_id: &str, project: &str) -> BoxFuture<'_, StoreResult<Vec<FileRow>>>;
+    /// One file with its bytes.
+    fn get_file(&self, machine_id: &str, project: &str, path: &str) -> BoxFuture<'_, StoreResult<Option<StoredFile>>>;
+    /// Applies changes in one transaction and raises the machine's `last_seq` to `seq`.
+    fn apply_changes(&self, machine_id: &str, changes: Vec<FileChange>, seq: u64) -> BoxFuture<'_, StoreResult<()>>;
+}
