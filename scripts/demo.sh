@@ -42,8 +42,8 @@ done
 curl -fsS "$hub_url/healthz" >/dev/null || { cat "$work/hub.log"; echo "hub did not start" >&2; exit 1; }
 
 token_of() { grep -oE 'sbt_[A-Za-z0-9_-]+' | head -n 1; }
-machine_token="$("$bin/specbridge-hub" token create --kind machine --name demo-machine | token_of)"
-user_token="$("$bin/specbridge-hub" token create --kind user --name demo-user | token_of)"
+machine_token="$("$bin/specbridge-hub" token create --kind machine --name demo-machine 2>/dev/null | token_of)"
+user_token="$("$bin/specbridge-hub" token create --kind user --name demo-user 2>/dev/null | token_of)"
 
 # The demo keeps the token in a 0600 file: a scratch machine may have no keychain.
 printf '%s' "$machine_token" | "$bin/specbridge" login --hub "$hub_url" --vault file --token-stdin >/dev/null
