@@ -1,0 +1,1 @@
+//! Spec formats: placeholder until filled in.
