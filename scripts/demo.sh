@@ -78,7 +78,7 @@ if [ "$smoke" = 1 ]; then
   code="$(curl -sS -o /dev/null -w '%{http_code}' "${auth[@]}" -X PUT -H "If-Match: \"$hash\"" --data-binary 'clobber' "$files/$spec")"
   [ "$code" = 409 ] || fail "stale write answered $code, expected 409"
   grep -q "status: complete" "$work/sample-project/$spec" || fail "conflicting write changed the file"
-  echo "demo smoke: 3 passed, 0 failed"
+  echo "smoke: 3 passed, 0 failed"
   exit 0
 fi
 
