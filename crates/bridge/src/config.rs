@@ -97,6 +97,10 @@ pub struct ProjectConfig {
     /// The hub may read but never write.
     #[serde(default)]
     pub read_only: bool,
+    /// Syncing is paused: the project stays listed at the hub (its last-known
+    /// files stay readable there) but is neither watched nor served.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused: bool,
     /// Allowed roots relative to `path`; `None` means the layout's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roots: Option<Vec<String>>,
@@ -172,7 +176,7 @@ impl Config {
             .unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let id = self.unique_id(&slug(&name));
         let name = if name.trim().is_empty() { id.clone() } else { name };
-        self.projects.push(ProjectConfig { id, name, path, read_only: false, roots: None });
+        self.projects.push(ProjectConfig { id, name, path, read_only: false, paused: false, roots: None });
         let last = self.projects.len() - 1;
         Ok(&mut self.projects[last])
     }
@@ -219,6 +223,10 @@ pub fn slug(name: &str) -> String {
     } else {
         out
     }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Whether `id` is a slug as [`slug`] makes them (ids end up in folder names).

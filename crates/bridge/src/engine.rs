@@ -19,7 +19,7 @@ use crate::project::Project;
 use crate::status::{self, EngineEvent, EngineStatus, LinkState, ProjectStatus};
 use crate::vault::Token;
 use crate::watcher;
-use specbridge_protocol::{Hello, MachineInfo, CAPABILITIES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use specbridge_protocol::{Hello, MachineInfo, ProjectInfo, CAPABILITIES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -92,6 +92,8 @@ struct Inner {
     status_rx: watch::Receiver<EngineStatus>,
     events: broadcast::Sender<EngineEvent>,
     retry: Arc<Notify>,
+    /// Bumped to make a live session hang up and redial at once.
+    reconnect: watch::Sender<u64>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -103,7 +105,9 @@ impl Engine {
     /// background (see [`EngineHandle::status`] and [`EngineHandle::subscribe`]).
     ///
     /// A project folder that cannot be opened is skipped and reported in
-    /// `last_error`, so one missing drive does not stop the others.
+    /// `last_error`, so one missing drive does not stop the others. A paused
+    /// project ([`crate::ProjectConfig::paused`]) is announced to the hub, which
+    /// keeps its last-known files, but is neither scanned, watched nor served.
     pub async fn start(opts: EngineOptions) -> Result<EngineHandle, EngineError> {
         let EngineOptions { paths, config, token, timing } = opts;
         let hub = config.hub.clone().ok_or(EngineError::NoHub)?;
@@ -113,8 +117,10 @@ impl Engine {
 
         let mut problems = Vec::new();
         let mut projects = BTreeMap::new();
+        let mut paused = Vec::new();
         for project in &config.projects {
             match Project::open(project) {
+                Ok(open) if project.paused => paused.push(open.info()),
                 Ok(open) => {
                     projects.insert(open.id.clone(), open);
                 }
@@ -172,11 +178,12 @@ impl Engine {
         tracker.spawn(watching.run(cancel.clone()));
 
         let retry = Arc::new(Notify::new());
+        let (reconnect, reconnect_rx) = watch::channel(0u64);
         let executor = Arc::new(Executor::new(Arc::clone(&projects), AuditLog::new(paths.audit_log())));
         let ctx = LinkCtx {
             url,
             token,
-            hello: hello(&config, &projects),
+            hello: hello(&config, &projects, paused),
             timing,
             core: core_handle,
             head,
@@ -187,13 +194,16 @@ impl Engine {
             cancel: cancel.clone(),
             tracker: tracker.clone(),
             retry: Arc::clone(&retry),
+            reconnect: reconnect_rx,
             baseline_error: problems.first().cloned(),
         };
         tracker.spawn(link::run(ctx));
 
         tracker.spawn(status::write_loop(status_rx.clone(), status_file, cancel.clone()));
         tracing::info!(hub = %hub.url, projects = status_rx.borrow().projects.len(), "engine started");
-        Ok(EngineHandle { inner: Arc::new(Inner { paths, status_tx, status_rx, events, retry, cancel, tracker }) })
+        Ok(EngineHandle {
+            inner: Arc::new(Inner { paths, status_tx, status_rx, events, retry, reconnect, cancel, tracker }),
+        })
     }
 }
 
@@ -201,6 +211,12 @@ impl EngineHandle {
     /// The current status snapshot.
     pub async fn status(&self) -> Result<EngineStatus, EngineError> {
         Ok(self.inner.status_rx.borrow().clone())
+    }
+
+    /// The status snapshot as a watch channel: wakes on every change
+    /// (link state, queue depth, file counts, errors).
+    pub fn status_watch(&self) -> watch::Receiver<EngineStatus> {
+        self.inner.status_rx.clone()
     }
 
     /// Engine events from now on.
@@ -212,6 +228,21 @@ impl EngineHandle {
     /// example once the user has fixed the token on the hub side).
     pub fn retry_now(&self) {
         self.inner.retry.notify_one();
+    }
+
+    /// Reconnects at once, whatever the link is doing: a live session hangs up
+    /// and redials without delay (after a sleep/wake or a network change the
+    /// old socket may be dead without knowing it yet), and a link waiting to
+    /// retry retries now.
+    pub fn reconnect_now(&self) {
+        match self.inner.status_rx.borrow().link {
+            LinkState::Connected => {
+                self.inner.reconnect.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            // Dialling already; a new dial would not be fresher.
+            LinkState::Connecting | LinkState::Stopped => {}
+            LinkState::Offline { .. } | LinkState::Unauthorized => self.inner.retry.notify_one(),
+        }
     }
 
     /// Stops every task, waits at most `within`, and marks `status.json` stopped.
@@ -243,8 +274,8 @@ impl EngineHandle {
     }
 }
 
-/// The `hello` this machine sends.
-fn hello(config: &Config, projects: &BTreeMap<String, Project>) -> Hello {
+/// The `hello` this machine sends: served projects and paused ones.
+fn hello(config: &Config, projects: &BTreeMap<String, Project>, paused: Vec<ProjectInfo>) -> Hello {
     Hello {
         protocol: PROTOCOL_VERSION,
         min_protocol: MIN_PROTOCOL_VERSION,
@@ -256,7 +287,7 @@ fn hello(config: &Config, projects: &BTreeMap<String, Project>) -> Hello {
             arch: std::env::consts::ARCH.to_owned(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
-        projects: projects.values().map(Project::info).collect(),
+        projects: projects.values().map(Project::info).chain(paused).collect(),
     }
 }
 

@@ -182,6 +182,7 @@ mod tests {
             name: "app".into(),
             path: dir.path().into(),
             read_only: false,
+            paused: false,
             roots: None,
         };
         assert_eq!(Project::open(&config).unwrap().roots, vec!["specs"]);

@@ -6,13 +6,14 @@ use crate::error::ApiError;
 use crate::store::MachineRow;
 use crate::HubState;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
-use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use specbridge_protocol::{commands, Content, ErrorCode, FileWriteArgs};
+use specbridge_protocol::{commands, Content, ErrorBody, ErrorCode, FileWriteArgs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,13 @@ pub(crate) fn routes() -> Router<Arc<HubState>> {
             get(read_file).put(write_file).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)),
         )
         .route("/v1/machines/{machine}/projects/{project}/commands", post(command))
+        .fallback(|| async {
+            ApiError::new(ErrorCode::NotFound, "no such route").hint("see docs/protocol.md and the README")
+        })
+        .method_not_allowed_fallback(|| async {
+            let body = ErrorBody::new(ErrorCode::Invalid, "method not allowed on this route");
+            (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({ "error": body })))
+        })
 }
 
 /// A caller authenticated with a user token.
@@ -63,14 +71,21 @@ async fn find_machine(hub: &HubState, user: &User, key: &str) -> Result<MachineR
 }
 
 async fn machines(State(hub): State<Arc<HubState>>, user: User) -> Result<Json<Vec<MachineRow>>, ApiError> {
-    Ok(Json(hub.store.list_machines(&user.account_id).await?))
+    let mut machines = hub.store.list_machines(&user.account_id).await?;
+    // On one node the router is the truth about who is connected: the stored
+    // flag is written after the fact and can lag a reconnect by a moment.
+    for machine in &mut machines {
+        machine.online = hub.router.is_online(&machine.id);
+    }
+    Ok(Json(machines))
 }
 
 async fn projects(
     State(hub): State<Arc<HubState>>,
     user: User,
-    Path(machine): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(machine) = path?;
     let machine = find_machine(&hub, &user, &machine).await?;
     Ok(Json(hub.store.list_projects(&machine.id).await?).into_response())
 }
@@ -78,8 +93,9 @@ async fn projects(
 async fn files(
     State(hub): State<Arc<HubState>>,
     user: User,
-    Path((machine, project)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path((machine, project)) = path?;
     let machine = find_machine(&hub, &user, &machine).await?;
     let known = hub.store.list_projects(&machine.id).await?;
     if !known.iter().any(|p| p.id == project) {
@@ -91,8 +107,9 @@ async fn files(
 async fn read_file(
     State(hub): State<Arc<HubState>>,
     user: User,
-    Path((machine, project, path)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path((machine, project, path)) = path?;
     let machine = find_machine(&hub, &user, &machine).await?;
     let (row, bytes) = hub
         .store
@@ -118,18 +135,19 @@ struct WriteQuery {
 async fn write_file(
     State(hub): State<Arc<HubState>>,
     user: User,
-    Path((machine, project, path)): Path<(String, String, String)>,
-    Query(query): Query<WriteQuery>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    query: Result<Query<WriteQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let (Path((machine, project, path)), Query(query), body) = (path?, query?, body?);
     let machine = find_machine(&hub, &user, &machine).await?;
     let if_match =
         headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim().trim_matches('"').to_owned());
     let args = FileWriteArgs { path, content: Content::from_bytes(&body), base_hash: if_match.or(query.base_hash) };
     let args = serde_json::to_value(args).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let deadline = deadline(&hub, query.timeout_ms);
-    let result = hub.router.send(&machine.id, &project, commands::FILE_WRITE, args, deadline).await?;
+    let result = hub.router.send_command(&machine.id, &project, commands::FILE_WRITE, args, deadline).await?;
     Ok(Json(result).into_response())
 }
 
@@ -144,12 +162,13 @@ struct CommandRequest {
 async fn command(
     State(hub): State<Arc<HubState>>,
     user: User,
-    Path((machine, project)): Path<(String, String)>,
-    Json(request): Json<CommandRequest>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    request: Result<Json<CommandRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let (Path((machine, project)), Json(request)) = (path?, request?);
     let machine = find_machine(&hub, &user, &machine).await?;
     let deadline = deadline(&hub, request.deadline_ms);
-    let result = hub.router.send(&machine.id, &project, &request.name, request.args, deadline).await?;
+    let result = hub.router.send_command(&machine.id, &project, &request.name, request.args, deadline).await?;
     Ok(Json(serde_json::json!({ "result": result })).into_response())
 }
 

@@ -78,6 +78,31 @@ impl From<ErrorBody> for ApiError {
     }
 }
 
+/// Framework rejections (malformed path, query, JSON or body; a body over the
+/// limit) answer in the same `{"error": …}` shape as everything else, with the
+/// table's status for the code: `too_large` (413) or `invalid` (400).
+macro_rules! from_rejection {
+    ($($rejection:ty),+) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ErrorCode::TooLarge
+                } else {
+                    ErrorCode::Invalid
+                };
+                Self::new(code, rejection.body_text())
+            }
+        }
+    )+};
+}
+
+from_rejection!(
+    axum::extract::rejection::BytesRejection,
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::QueryRejection
+);
+
 /// The HTTP status for an error code (table in docs/protocol.md).
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {

@@ -191,19 +191,40 @@ impl HubHandle {
     /// A planned stop: bridges get close 1001 (going away), the listener
     /// stops, sessions get a bounded time to finish, and the database is
     /// closed so a new hub can open the same folder right away.
-    pub async fn shutdown(self) -> Result<(), HubError> {
-        self.state.cancel.cancel();
-        self.state.tracker.close();
-        let waited = tokio::time::timeout(SHUTDOWN_WITHIN, async {
-            self.state.tracker.wait().await;
-            self.server.await
+    pub async fn shutdown(mut self) -> Result<(), HubError> {
+        let (state, sqlite, server) = (self.state.clone(), self.sqlite.clone(), &mut self.server);
+        state.cancel.cancel();
+        state.tracker.close();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WITHIN;
+        let waited = tokio::time::timeout_at(deadline, async {
+            state.tracker.wait().await;
+            (&mut *server).await
         })
         .await;
-        self.sqlite.close().await;
+        if waited.is_err() {
+            // Past the bound, stop serving HTTP regardless; sessions still
+            // running hold pool connections, which the close below stops lending.
+            server.abort();
+        }
+        // `close` waits for borrowed connections to come back: bound it by
+        // the same deadline (plus a moment to close idle ones after a timeout).
+        let close_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(200));
+        if tokio::time::timeout_at(close_by, sqlite.close()).await.is_err() {
+            tracing::warn!("database connections still busy after shutdown");
+        }
+        tracing::info!("hub stopped");
         match waited {
             Ok(Ok(result)) => result.map_err(HubError::Io),
             Ok(Err(join)) => Err(HubError::Io(std::io::Error::other(join))),
             Err(_) => Err(HubError::ShutdownTimeout(SHUTDOWN_WITHIN)),
         }
+    }
+}
+
+impl Drop for HubHandle {
+    /// A dropped handle stops the hub (without waiting): a test that fails
+    /// half-way must not leave a server running on its port.
+    fn drop(&mut self) {
+        self.state.cancel.cancel();
     }
 }

@@ -6,7 +6,7 @@
 //! deadline answers `timeout`; a session that ends fails its pending commands
 //! with `offline`.
 
-use specbridge_protocol::{Command, ErrorBody, ErrorCode, Message, Response};
+use specbridge_protocol::{Command, ErrorBody, ErrorCode, Message, Response, MAX_MESSAGE_BYTES};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 /// What a session's writer is told to do.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    /// Send this message.
-    Message(Message),
+    /// Send this message. Boxed so a mailbox slot stays pointer-sized: the
+    /// channel preallocates a block of slots per session, and `Message` is
+    /// large, so unboxed it would cost kilobytes per idle bridge.
+    Message(Box<Message>),
     /// Close with this code and reason, then end the session.
     Close(u16, &'static str),
 }
@@ -94,8 +96,10 @@ impl Router {
         self.lock().sessions.len()
     }
 
-    /// Sends a command and waits for its response until `deadline`.
-    pub async fn send(
+    /// Sends a command to `machine` and waits for its response until
+    /// `deadline`: `offline` at once without a session, `timeout` after the
+    /// deadline, `offline` if the session ends first, else the bridge's answer.
+    pub async fn send_command(
         &self,
         machine: &str,
         project: &str,
@@ -104,6 +108,24 @@ impl Router {
         deadline: Duration,
     ) -> Result<serde_json::Value, ErrorBody> {
         let id = format!("c_{}", uuid::Uuid::new_v4().simple());
+        let command = Message::Command(Command {
+            id: id.clone(),
+            project: project.to_owned(),
+            deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            name: name.to_owned(),
+            args,
+        });
+        // The codec refuses messages over the limit; catch that here, where the
+        // caller can be told, instead of in the session, where the command
+        // would vanish and the caller wait for its deadline.
+        let size = serde_json::to_vec(&command).map(|json| json.len()).unwrap_or(usize::MAX);
+        if size > MAX_MESSAGE_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("the command is {size} bytes as JSON, over the {MAX_MESSAGE_BYTES}-byte message limit"),
+            )
+            .with_hint("send less content per command (file writes: at most about 700 KiB)"));
+        }
         let (reply_tx, reply_rx) = oneshot::channel();
         let tx = {
             let mut inner = self.lock();
@@ -114,17 +136,8 @@ impl Router {
             inner.pending.insert(id.clone(), Pending { session: session_id, reply: reply_tx });
             tx
         };
-        let command = Command {
-            id: id.clone(),
-            project: project.to_owned(),
-            deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
-            name: name.to_owned(),
-            args,
-        };
         let outcome = tokio::time::timeout(deadline, async {
-            tx.send(Outgoing::Message(Message::Command(command)))
-                .await
-                .map_err(|_| offline("the machine disconnected"))?;
+            tx.send(Outgoing::Message(Box::new(command))).await.map_err(|_| offline("the machine disconnected"))?;
             reply_rx.await.map_err(|_| offline("the machine disconnected before answering"))?
         })
         .await;

@@ -47,6 +47,8 @@ pub(crate) struct LinkCtx {
     /// Command tasks are tracked so shutdown waits for in-flight writes.
     pub(crate) tracker: TaskTracker,
     pub(crate) retry: Arc<Notify>,
+    /// Changes when the host asks a live session to hang up and redial.
+    pub(crate) reconnect: watch::Receiver<u64>,
     /// A lasting problem found at start (a project skipped); shown again once
     /// a session clears the link errors.
     pub(crate) baseline_error: Option<String>,
@@ -111,6 +113,11 @@ pub(crate) async fn run(ctx: LinkCtx) {
                 let end = session::run(ws, &ctx).await;
                 if end.reason.is_cancelled() {
                     break;
+                }
+                if end.reason.is_reconnect() {
+                    tracing::info!("reconnecting now, as asked");
+                    backoff.reset();
+                    continue;
                 }
                 // A session that worked proves the hub is fine: come back fast.
                 // A hub that sends garbage does not earn a fast retry.

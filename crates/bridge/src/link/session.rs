@@ -77,11 +77,17 @@ pub(crate) enum EndReason {
     Hub(ErrorBody),
     #[error("connection lost: {0}")]
     Network(String),
+    #[error("reconnect requested")]
+    Reconnect,
 }
 
 impl EndReason {
     pub(crate) fn is_cancelled(&self) -> bool {
         matches!(self, Self::Cancelled)
+    }
+
+    pub(crate) fn is_reconnect(&self) -> bool {
+        matches!(self, Self::Reconnect)
     }
 
     pub(crate) fn is_protocol_error(&self) -> bool {
@@ -187,6 +193,8 @@ impl Session<'_> {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut last_tick = (Instant::now(), SystemTime::now());
         let mut pong_deadline: Option<Instant> = None;
+        let mut reconnect = self.ctx.reconnect.clone();
+        reconnect.mark_unchanged();
         loop {
             let can_pump = self.outbox_ready && (self.inflight_bytes < WINDOW_BYTES || self.packer.is_streaming());
             let step: Result<(), EndReason> = tokio::select! {
@@ -206,6 +214,8 @@ impl Session<'_> {
                     }
                 }
                 _ = crate::sleep_until_opt(pong_deadline) => Err(EndReason::PongTimeout(timing.pong_timeout)),
+                // `run` sends the close frame, bounded: the socket may be dead.
+                Ok(()) = reconnect.changed() => Err(EndReason::Reconnect),
                 _ = ping.tick() => {
                     let (mono, wall) = (last_tick.0.elapsed(), SystemTime::now().duration_since(last_tick.1).unwrap_or_default());
                     if wall > mono + CLOCK_JUMP {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
 mod engine;
+mod host;
 mod hub;
 mod link;
 mod vault;

@@ -128,8 +128,9 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_token(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>>;
     /// The live (not revoked) token of `kind` with this secret.
     fn authenticate(&self, secret: &str, kind: TokenKind) -> BoxFuture<'_, StoreResult<Option<Principal>>>;
-    /// Binds a machine token to a machine on first use.
-    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<()>>;
+    /// Binds a machine token to a machine on first use. Returns whether the
+    /// token is now bound to `machine_id` (false: another machine got it first).
+    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<bool>>;
 
     /// Records a connected machine and replaces its project list (dropping the
     /// files of projects no longer listed). Returns its highest stored `seq`.

@@ -3,6 +3,7 @@
 
 use super::{FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult, TokenInfo};
 use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
+use crate::now_ms;
 use futures_util::future::BoxFuture;
 use specbridge_protocol::{MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -66,10 +67,6 @@ CREATE TABLE IF NOT EXISTS files (
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl SqliteStore {
@@ -187,15 +184,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<()>> {
+    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<bool>> {
         let (token_id, machine_id) = (token_id.to_owned(), machine_id.to_owned());
         Box::pin(async move {
-            sqlx::query("UPDATE tokens SET machine_id = ? WHERE id = ? AND machine_id IS NULL")
-                .bind(&machine_id)
-                .bind(&token_id)
-                .execute(&self.pool)
-                .await?;
-            Ok(())
+            // One statement, so two first connections cannot both bind the token.
+            let bound: Option<Option<String>> = sqlx::query_scalar(
+                "UPDATE tokens SET machine_id = COALESCE(machine_id, ?) WHERE id = ? RETURNING machine_id",
+            )
+            .bind(&machine_id)
+            .bind(&token_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(bound.flatten().as_deref() == Some(machine_id.as_str()))
         })
     }
 
@@ -456,4 +456,63 @@ async fn replace_projects_in(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(id: &str) -> MachineInfo {
+        MachineInfo {
+            id: id.into(),
+            name: id.into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            app_version: "t".into(),
+        }
+    }
+
+    fn project(id: &str) -> ProjectInfo {
+        ProjectInfo { id: id.into(), name: id.into(), layout: "generic".into(), read_only: false }
+    }
+
+    #[tokio::test]
+    async fn a_token_binds_to_one_machine_only() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let token = store.create_token(TokenKind::Machine, "t").await.unwrap();
+        assert!(store.bind_token(&token.id, "m1").await.unwrap());
+        assert!(store.bind_token(&token.id, "m1").await.unwrap(), "binding again to the same machine is fine");
+        assert!(!store.bind_token(&token.id, "m2").await.unwrap());
+        assert!(!store.bind_token("tok_missing", "m1").await.unwrap());
+        let principal = store.authenticate(token.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
+        assert_eq!(principal.machine_id.as_deref(), Some("m1"));
+        assert!(store.authenticate(token.secret.expose(), TokenKind::User).await.unwrap().is_none());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn files_list_in_byte_order_and_sequence_numbers_only_rise() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.machine_connected(DEFAULT_ACCOUNT, &machine("m"), &[project("p")], 1).await.unwrap(), 0);
+        let paths = ["é.md", "a/b.md", "B.md", "a-b.md", "a.md", "_x.md"];
+        let changes = paths
+            .iter()
+            .map(|path| FileChange::Upsert {
+                project: "p".into(),
+                row: FileRow { path: (*path).into(), hash: "h".into(), size: 1, mtime_ms: 1 },
+                content: b"x".to_vec(),
+            })
+            .collect();
+        store.apply_changes("m", changes, 7).await.unwrap();
+        store.apply_changes("m", Vec::new(), 3).await.unwrap();
+        let listed: Vec<String> = store.list_files("m", "p").await.unwrap().into_iter().map(|f| f.path).collect();
+        let mut expected: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+        expected.sort(); // Rust's `String` order is bytewise, as `project_digest` wants
+        assert_eq!(listed, expected);
+        assert_eq!(store.machine_connected(DEFAULT_ACCOUNT, &machine("m"), &[], 2).await.unwrap(), 7);
+        assert!(store.list_files("m", "p").await.unwrap().is_empty(), "an unlisted project loses its files");
+        store.close().await;
+    }
 }
