@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
   curl                        # demo.sh talks to the hub with curl
+  systemd                     # systemd-analyze verifies the headless service unit
 )
 
 missing=()

@@ -9,3 +9,4 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 ./scripts/demo.sh --smoke
+./scripts/test-installers.sh
