@@ -141,6 +141,13 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         .merge(api::routes())
         .with_state(state.clone());
     let cancel = state.cancel.clone();
+    // Nagle + delayed ACK would hold a small command frame for up to 40 ms
+    // behind the previous one; every frame here is latency-sensitive.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await
     });
