@@ -179,7 +179,7 @@ impl Engine {
 
         let retry = Arc::new(Notify::new());
         let (reconnect, reconnect_rx) = watch::channel(0u64);
-        let executor = Arc::new(Executor::new(Arc::clone(&projects), AuditLog::new(paths.audit_log())));
+        let executor = Arc::new(Executor::new(Arc::clone(&projects), AuditLog::new(paths.audit_log()), Arc::default()));
         let ctx = LinkCtx {
             url,
             token,

@@ -36,6 +36,7 @@
 //! (JSON lines), `status.json` (read by `specbridge status`).
 
 mod audit;
+mod commands;
 pub mod config;
 mod core;
 pub mod engine;

@@ -333,10 +333,9 @@ impl Session<'_> {
             let Ok(_slot) = slots.acquire_owned().await else { return };
             let handled = executor.run(command).await;
             let _ = responses.send(handled.response).await;
-            if let (true, Some(path)) = (handled.wrote, &handled.path) {
-                // Our own write: let the core index it now rather than wait for the watcher.
-                let _ =
-                    core.send(CoreMsg::Changed { project: handled.project.clone(), paths: vec![path.clone()] }).await;
+            if handled.wrote && !handled.changed.is_empty() {
+                // Our own writes: let the core index them now rather than wait for the watcher.
+                let _ = core.send(CoreMsg::Changed { project: handled.project.clone(), paths: handled.changed }).await;
             }
             let _ = events.send(EngineEvent::CommandHandled {
                 name: handled.name,
