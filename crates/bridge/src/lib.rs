@@ -53,7 +53,7 @@ pub mod status;
 pub mod vault;
 mod watcher;
 
-pub use config::{Config, HubSettings, MachineConfig, ProjectConfig, VaultChoice};
+pub use config::{Config, HubSettings, JobsConfig, MachineConfig, ProjectConfig, VaultChoice};
 pub use engine::{Engine, EngineHandle, EngineOptions, Timing};
 pub use error::{ConfigError, EngineError, StateError};
 pub use paths::Paths;

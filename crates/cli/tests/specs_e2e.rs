@@ -67,6 +67,10 @@ struct World {
 
 impl World {
     async fn new(projects: &[(&str, &Path, bool)]) -> Self {
+        Self::with_jobs(projects, specbridge_bridge::JobsConfig::default()).await
+    }
+
+    async fn with_jobs(projects: &[(&str, &Path, bool)], jobs: specbridge_bridge::JobsConfig) -> Self {
         let dir = TempDir::new().unwrap();
         let hub = TestHub::start(&dir.path().join("hub"), None).await;
         let list: Vec<(&str, &Path)> = projects.iter().map(|(n, p, _)| (*n, *p)).collect();
@@ -74,6 +78,7 @@ impl World {
         for (name, _, read_only) in projects {
             home.config.projects.iter_mut().filter(|p| p.id == *name).for_each(|p| p.read_only = *read_only);
         }
+        home.config.jobs = jobs;
         home.config.save(&home.paths).unwrap();
         let engine = home.start(&hub.machine_token).await;
         connected(&engine).await;
@@ -108,7 +113,12 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     lean_fixture(&lean);
     workflow_fixture(&flow);
     workflow_fixture(&ro);
-    let w = World::new(&[("lean", &lean, false), ("flow", &flow, false), ("ro", &ro, true)]).await;
+    let gate = specbridge_bridge::JobsConfig {
+        allow: vec![vec!["sh".into(), "-c".into()]],
+        enabled: vec!["greet".into(), "sleepy".into(), "rogue".into()],
+    };
+    let projects = [("lean", lean.as_path(), false), ("flow", flow.as_path(), false), ("ro", ro.as_path(), true)];
+    let w = std::sync::Arc::new(World::with_jobs(&projects, gate).await);
 
     // Projects with their layouts.
     let projects = w.ok("GET", "/api/projects", None).await;
@@ -325,6 +335,61 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     }
     assert!(audit.iter().any(|l| l["project"] == "ro" && l["outcome"] == "forbidden"));
     assert!(audit.iter().any(|l| l["outcome"] == "conflict"));
+
+    jobs(&w, &flow).await;
+}
+
+/// Jobs: defined from the hub, gated by the bridge's config, run, timed out, cancelled, kept in history.
+async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
+    let greet = json!({ "id": "greet", "name": "Greet", "command": ["sh", "-c", "pwd; echo oops >&2; exit 3"] });
+    let created = w.ok("POST", "/api/projects/flow/jobs", Some(greet)).await;
+    assert_eq!((created["enabled"].as_bool(), created["allowed"].as_bool()), (Some(true), Some(true)));
+    let run = w.ok("POST", "/api/projects/flow/jobs/greet/run", None).await;
+    assert_eq!((run["outcome"].as_str(), run["exit_code"].as_i64()), (Some("failed"), Some(3)));
+    let output = run["output"].as_str().unwrap();
+    let root = std::fs::canonicalize(flow).unwrap();
+    assert!(output.contains(root.to_str().unwrap()) && output.contains("oops"), "{output}");
+
+    // Off, or not allow-listed: refused, and nothing runs.
+    let off = json!({ "id": "off", "name": "Off", "command": ["sh", "-c", "touch ran"] });
+    w.ok("POST", "/api/projects/flow/jobs", Some(off)).await;
+    let (status, body) = w.call("POST", "/api/projects/flow/jobs/off/run", None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let rogue = json!({ "id": "rogue", "name": "Rogue", "command": ["touch", "ran"] });
+    w.ok("POST", "/api/projects/flow/jobs", Some(rogue)).await;
+    let (status, _) = w.call("POST", "/api/projects/flow/jobs/rogue/run", None).await;
+    assert_eq!(status, 403);
+    assert!(!flow.join("ran").exists());
+    let (status, _) = w.call("PUT", "/api/projects/flow/jobs/off", Some(json!({ "enabled": true }))).await;
+    assert_eq!(status, 403, "only the machine's owner turns jobs on");
+    w.ok("PUT", "/api/projects/flow/jobs/off", Some(json!({ "name": "Still off" }))).await;
+    w.ok("DELETE", "/api/projects/flow/jobs/off", None).await;
+
+    // A run past its deadline is stopped; a cancelled run is stopped.
+    let sleepy = json!({ "id": "sleepy", "name": "Sleepy", "command": ["sh", "-c", "echo start; sleep 30"] });
+    w.ok("POST", "/api/projects/flow/jobs", Some(sleepy)).await;
+    let run = w.ok("POST", "/api/projects/flow/jobs/sleepy/run?timeout_ms=1500", None).await;
+    assert_eq!(run["outcome"], "timed_out");
+    let runner = std::sync::Arc::clone(w);
+    let pending = tokio::spawn(async move { runner.ok("POST", "/api/projects/flow/jobs/sleepy/run", None).await });
+    eventually("the job is running", || async {
+        w.ok("GET", "/api/projects/flow/jobs/sleepy", None).await["running"] == true
+    })
+    .await;
+    w.ok("POST", "/api/projects/flow/jobs/sleepy/cancel", None).await;
+    let run = pending.await.unwrap();
+    assert_eq!((run["outcome"].as_str(), run["output"].as_str()), (Some("cancelled"), Some("start\n")));
+
+    let history = w.ok("GET", "/api/projects/flow/jobs/sleepy/history", None).await;
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    let stats = w.ok("GET", "/api/projects/flow/jobs/sleepy/stats", None).await;
+    assert_eq!(
+        (stats["runs"].as_u64(), stats["timed_out"].as_u64(), stats["cancelled"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    let list = w.ok("GET", "/api/projects/flow/jobs", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(w.ok("GET", "/api/projects/lean/jobs", None).await, json!([]), "jobs belong to one project");
 }
 
 fn snapshot_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {

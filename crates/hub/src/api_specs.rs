@@ -56,6 +56,7 @@ pub(crate) fn routes() -> Router<Arc<HubState>> {
         .route("/api/projects/{project}/jobs", get(job_list).post(job_create))
         .route("/api/projects/{project}/jobs/{job}", get(job_get).put(job_update).delete(job_delete))
         .route("/api/projects/{project}/jobs/{job}/run", post(job_run))
+        .route("/api/projects/{project}/jobs/{job}/cancel", post(job_cancel))
         .route("/api/projects/{project}/jobs/{job}/history", get(job_history))
         .route("/api/projects/{project}/jobs/{job}/stats", get(job_stats))
 }
@@ -439,6 +440,11 @@ async fn job_delete(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2)
 async fn job_run(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2) -> Reply {
     let Path((project, job)) = path?;
     Call::new(hub, user, sel, project)?.send("job-run", json!({ "id": job })).await
+}
+
+async fn job_cancel(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2) -> Reply {
+    let Path((project, job)) = path?;
+    Call::new(hub, user, sel, project)?.send("job-cancel", json!({ "id": job })).await
 }
 
 async fn job_history(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2) -> Reply {

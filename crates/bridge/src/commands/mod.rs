@@ -69,6 +69,7 @@ const COMMANDS: &[(&str, bool)] = &[
     ("job-update", false),
     ("job-delete", false),
     ("job-run", false),
+    ("job-cancel", false),
     ("update-frontmatter", true),
     ("update-content", true),
     ("create-spec", true),
@@ -87,7 +88,7 @@ fn is_mutation(name: &str) -> bool {
 pub(crate) struct Ctx<'a> {
     pub(crate) project: &'a Project,
     pub(crate) command: &'a Command,
-    deadline: Instant,
+    pub(crate) deadline: Instant,
     audit: &'a AuditLog,
     write_lock: &'a Mutex<()>,
     models: &'a ModelCache,
