@@ -148,6 +148,12 @@ impl Executor {
         }
     }
 
+    /// How many spec models were built (parsed) so far.
+    #[cfg(test)]
+    pub(crate) fn models_builds(&self) -> u64 {
+        self.models.builds()
+    }
+
     pub(crate) fn project(&self, id: &str) -> Result<&Project, ErrorBody> {
         self.projects.get(id).ok_or_else(|| {
             ErrorBody::new(ErrorCode::NotFound, format!("no project `{id}` on this machine"))

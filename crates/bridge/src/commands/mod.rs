@@ -358,3 +358,7 @@ pub(crate) fn random_suffix() -> String {
 pub(crate) fn check_base_required(base: Option<&str>, current: Option<&(String, String)>) -> Result<(), ErrorBody> {
     check_base(base, current.map(|c| c.1.as_str()), current.map(|c| c.0.as_bytes()))
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

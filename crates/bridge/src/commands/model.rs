@@ -54,6 +54,8 @@ pub(crate) struct LeanEntry {
 #[derive(Debug, Default)]
 pub(crate) struct ModelCache {
     inner: Mutex<HashMap<String, (u64, Arc<Model>)>>,
+    /// How many times a model was built (parsed), for tests and diagnostics.
+    builds: std::sync::atomic::AtomicU64,
 }
 
 impl ModelCache {
@@ -69,8 +71,15 @@ impl ModelCache {
             }
         }
         let model = Arc::new(build(project, &files));
+        self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.lock().insert(project.id.clone(), (fingerprint, Arc::clone(&model)));
         Ok(model)
+    }
+
+    /// How many models were built so far.
+    #[cfg(test)]
+    pub(crate) fn builds(&self) -> u64 {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Arc<Model>)>> {

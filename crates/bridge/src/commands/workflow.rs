@@ -45,6 +45,13 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             let status = TaskStatus::from_name(&args.status).map_err(spec_error)?;
             let text = set_task_status(&current.0, &args.task_id, status).map_err(spec_error)?;
             let hash = ctx.write(&rel, &text, Some(&current.1))?;
+            // The REST names (`completed`, not the crate's `done`), as the caller sent them.
+            let status = match status {
+                TaskStatus::Pending => "pending",
+                TaskStatus::InProgress => "in-progress",
+                TaskStatus::Done => "completed",
+                TaskStatus::Blocked => "blocked",
+            };
             Ok(json!({ "name": args.name, "task_id": args.task_id, "status": status, "path": rel, "hash": hash,
                 "progress": progress_json(&specbridge_specs::task_progress(&text)) }))
         }
