@@ -301,8 +301,23 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     assert_eq!(archived[0]["name"], "old");
     let old = w.ok("GET", "/api/projects/flow/archive/specs/old", None).await;
     assert_eq!(old["documents"][0]["content"], "# Old\n");
+    let machine = w.home.machine_id();
+    let synced = |path: &'static str| {
+        let (hub, machine) = (&w.hub, machine.clone());
+        async move { hub.listing(&machine, "flow").await.iter().any(|(p, _)| p == path) }
+    };
+    eventually("the hub sees the moved folder", || async {
+        synced(".spec-workflow/archive/specs/old/requirements.md").await
+            && !synced(".spec-workflow/specs/old/requirements.md").await
+    })
+    .await;
     w.ok("POST", "/api/projects/flow/specs/old/unarchive", None).await;
     assert!(flow.join(".spec-workflow/specs/old/requirements.md").is_file());
+    eventually("the hub sees it moved back", || async {
+        synced(".spec-workflow/specs/old/requirements.md").await
+            && !synced(".spec-workflow/archive/specs/old/requirements.md").await
+    })
+    .await;
 
     // A read-only project refuses every mutation, and nothing changes.
     let before = snapshot_tree(&ro);
@@ -372,8 +387,8 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
     assert_eq!(run["outcome"], "timed_out");
     let runner = std::sync::Arc::clone(w);
     let pending = tokio::spawn(async move { runner.ok("POST", "/api/projects/flow/jobs/sleepy/run", None).await });
-    eventually("the job is running", || async {
-        w.ok("GET", "/api/projects/flow/jobs/sleepy", None).await["running"] == true
+    eventually("the job is running and its output so far is visible", || async {
+        w.ok("GET", "/api/projects/flow/jobs/sleepy", None).await["live_output"] == "start\n"
     })
     .await;
     w.ok("POST", "/api/projects/flow/jobs/sleepy/cancel", None).await;

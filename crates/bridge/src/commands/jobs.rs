@@ -67,7 +67,14 @@ pub(crate) struct Jobs {
     path: Option<PathBuf>,
     gate: JobsConfig,
     file: Mutex<JobsFile>,
-    running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    running: Mutex<HashMap<String, Live>>,
+}
+
+/// A run in progress: its cancel flag and the output so far.
+#[derive(Debug, Clone, Default)]
+struct Live {
+    cancel: Arc<AtomicBool>,
+    output: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Jobs {
@@ -97,11 +104,16 @@ impl Jobs {
     }
 
     fn describe(&self, def: &JobDef, runs: Option<&Vec<Run>>) -> Value {
-        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner).contains_key(&def.id);
+        let live = self.running.lock().unwrap_or_else(PoisonError::into_inner).get(&def.id).cloned();
+        // While a run is in progress, its output so far (the tail) is here: a
+        // dashboard polls job-get to follow it.
+        let live_output = live
+            .as_ref()
+            .map(|l| String::from_utf8_lossy(&l.output.lock().unwrap_or_else(PoisonError::into_inner)).into_owned());
         json!({
             "id": def.id, "name": def.name, "project": def.project, "command": def.command,
-            "enabled": self.enabled(&def.id), "allowed": self.allowed(&def.command), "running": running,
-            "last_run": runs.and_then(|r| r.first()),
+            "enabled": self.enabled(&def.id), "allowed": self.allowed(&def.command), "running": live.is_some(),
+            "live_output": live_output, "last_run": runs.and_then(|r| r.first()),
         })
     }
 }
@@ -227,10 +239,10 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
         }
         "job-cancel" => {
             let args: IdArgs = ctx.args()?;
-            let flag = jobs.running.lock().unwrap_or_else(PoisonError::into_inner).get(&args.id).cloned();
-            match flag {
-                Some(flag) => {
-                    flag.store(true, Ordering::SeqCst);
+            let live = jobs.running.lock().unwrap_or_else(PoisonError::into_inner).get(&args.id).cloned();
+            match live {
+                Some(live) => {
+                    live.cancel.store(true, Ordering::SeqCst);
                     Ok(json!({ "id": args.id, "cancelled": true }))
                 }
                 None => Err(not_found(format!("running job {:?}", args.id))),
@@ -275,16 +287,16 @@ fn job_run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
     if ctx.project.read_only {
         return Err(ErrorBody::new(ErrorCode::Forbidden, format!("project `{}` is read-only", ctx.project.id)));
     }
-    let cancel = Arc::new(AtomicBool::new(false));
+    let live = Live::default();
     {
         let mut running = jobs.running.lock().unwrap_or_else(PoisonError::into_inner);
         if running.contains_key(&def.id) {
             return Err(ErrorBody::new(ErrorCode::Conflict, format!("job {:?} is already running", def.id))
                 .with_hint("wait for it, or send job-cancel"));
         }
-        running.insert(def.id.clone(), Arc::clone(&cancel));
+        running.insert(def.id.clone(), live.clone());
     }
-    let run = execute(ctx, &def, &cancel);
+    let run = execute(ctx, &def, &live);
     jobs.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&def.id);
     let mut file = jobs.file();
     let history = file.runs.entry(def.id.clone()).or_default();
@@ -296,7 +308,8 @@ fn job_run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
     Ok(value)
 }
 
-fn execute(ctx: &Ctx<'_>, def: &JobDef, cancel: &AtomicBool) -> Run {
+fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
+    let cancel = &live.cancel;
     let started = Instant::now();
     let started_ms = fsutil::now_ms();
     let run_id = format!("run_{started_ms}_{}", super::random_suffix());
@@ -319,7 +332,7 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, cancel: &AtomicBool) -> Run {
         Ok(child) => child,
         Err(e) => return finish("error", None, format!("cannot start {}: {e}", def.command[0])),
     };
-    let output = Arc::new(Mutex::new(Vec::new()));
+    let output = Arc::clone(&live.output);
     let readers: Vec<_> = [
         child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),

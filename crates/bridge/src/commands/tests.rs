@@ -92,6 +92,19 @@ fn names_and_paths_cannot_escape() {
 }
 
 #[test]
+fn spec_context_has_principles_steering() {
+    let fx = Fixture::new(
+        Layout::SpecContext,
+        &[(".spec-context/specs/a/tasks.md", "- [x] 1. A\n"), (".spec-context/steering/principles.md", "# P\n")],
+    );
+    let steering = fx.ok("steering-status", json!({}));
+    let names: Vec<&str> = steering.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["product", "tech", "structure", "principles"]);
+    assert_eq!(fx.ok("steering-read", json!({ "doc": "principles" }))["content"], "# P\n");
+    assert_eq!(fx.ok("spec-list", json!({}))[0]["status"], "complete");
+}
+
+#[test]
 fn generic_projects_have_file_commands_only() {
     let fx = Fixture::new(Layout::Generic, &[("notes.md", "# n\n")]);
     assert_eq!(fx.code("spec-list", json!({})), ErrorCode::Invalid);
