@@ -46,6 +46,9 @@ pub(crate) struct Handled {
     pub(crate) changed: Vec<String>,
 }
 
+/// Where a running command sends its progress messages (the link's response queue).
+pub(crate) type ProgressTx = tokio::sync::mpsc::Sender<specbridge_protocol::Message>;
+
 /// Runs commands against the served projects.
 #[derive(Debug)]
 pub(crate) struct Executor {
@@ -66,12 +69,13 @@ impl Executor {
     }
 
     /// Runs a command on the blocking pool, within its deadline.
-    pub(crate) async fn run(self: Arc<Self>, command: Command) -> Handled {
+    /// `progress` receives output of long commands (`job-run`) while they run.
+    pub(crate) async fn run(self: Arc<Self>, command: Command, progress: Option<ProgressTx>) -> Handled {
         let ms = if command.deadline_ms == 0 { DEFAULT_DEADLINE_MS } else { command.deadline_ms };
         let deadline = Instant::now() + Duration::from_millis(ms);
         let fallback = command.clone();
         let this = Arc::clone(&self);
-        let work = tokio::task::spawn_blocking(move || this.execute(&command, deadline));
+        let work = tokio::task::spawn_blocking(move || this.execute_with(&command, deadline, progress));
         // The blocking work checks the deadline itself before committing; this
         // outer bound only covers a disk that hangs inside a system call.
         match tokio::time::timeout_at((deadline + Duration::from_millis(250)).into(), work).await {
@@ -84,7 +88,13 @@ impl Executor {
     }
 
     /// Runs a command on the calling thread (blocking).
+    #[cfg(test)]
     pub(crate) fn execute(&self, command: &Command, deadline: Instant) -> Handled {
+        self.execute_with(command, deadline, None)
+    }
+
+    /// Runs a command on the calling thread (blocking), with an optional progress channel.
+    pub(crate) fn execute_with(&self, command: &Command, deadline: Instant, progress: Option<ProgressTx>) -> Handled {
         let mut path = None;
         let mut wrote = false;
         let mut changed = Vec::new();
@@ -109,15 +119,13 @@ impl Executor {
             }
             name if spec_commands::is_known(name) => {
                 let result = self.project(&command.project).and_then(|project| {
-                    let ctx = spec_commands::Ctx::new(
-                        project,
-                        command,
-                        deadline,
-                        &self.audit,
-                        &self.write_lock,
-                        &self.models,
-                        &self.jobs,
-                    );
+                    let shared = spec_commands::Shared {
+                        audit: &self.audit,
+                        write_lock: &self.write_lock,
+                        models: &self.models,
+                        jobs: &self.jobs,
+                    };
+                    let ctx = spec_commands::Ctx::new(project, command, deadline, shared, progress);
                     let result = spec_commands::run(&ctx);
                     changed = ctx.into_changed();
                     result

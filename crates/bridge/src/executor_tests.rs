@@ -212,7 +212,7 @@ async fn run_moves_work_off_the_runtime_and_answers() {
         name: "file-read".into(),
         args: json!({"path": README}),
     };
-    let handled = executor.run(command).await;
+    let handled = executor.run(command, None).await;
     assert_eq!(handled.outcome, "ok");
     assert_eq!(handled.path.as_deref(), Some(README));
 }

@@ -115,7 +115,7 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     workflow_fixture(&ro);
     let gate = specbridge_bridge::JobsConfig {
         allow: vec![vec!["sh".into(), "-c".into()]],
-        enabled: vec!["greet".into(), "sleepy".into(), "rogue".into()],
+        enabled: vec!["greet".into(), "sleepy".into(), "rogue".into(), "steps".into()],
     };
     let projects = [("lean", lean.as_path(), false), ("flow", flow.as_path(), false), ("ro", ro.as_path(), true)];
     let w = std::sync::Arc::new(World::with_jobs(&projects, gate).await);
@@ -395,6 +395,29 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
     let run = pending.await.unwrap();
     assert_eq!((run["outcome"].as_str(), run["output"].as_str()), (Some("cancelled"), Some("start\n")));
 
+    // Streamed: progress lines while it runs, then the result line.
+    let steps = json!({ "id": "steps", "name": "Steps", "command": ["sh", "-c", "echo one; sleep 0.3; echo two"] });
+    w.ok("POST", "/api/projects/flow/jobs", Some(steps)).await;
+    let reply = http::request(
+        w.hub.addr(),
+        "POST",
+        "/api/projects/flow/jobs/steps/run?stream=1",
+        Some(&w.hub.user_token),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<Value> = reply.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (last, progress) = lines.split_last().unwrap();
+    let streamed: String = progress.iter().map(|l| l["progress"].as_str().unwrap()).collect();
+    assert_eq!(streamed, "one\ntwo\n");
+    assert!(progress.len() >= 2, "output arrives in pieces as the job runs: {lines:?}");
+    assert_eq!(
+        (last["result"]["outcome"].as_str(), last["result"]["output"].as_str()),
+        (Some("succeeded"), Some("one\ntwo\n"))
+    );
+
     let history = w.ok("GET", "/api/projects/flow/jobs/sleepy/history", None).await;
     assert_eq!(history.as_array().unwrap().len(), 2);
     let stats = w.ok("GET", "/api/projects/flow/jobs/sleepy/stats", None).await;
@@ -403,7 +426,7 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
         (Some(2), Some(1), Some(1))
     );
     let list = w.ok("GET", "/api/projects/flow/jobs", None).await;
-    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(list.as_array().unwrap().len(), 4);
     assert_eq!(w.ok("GET", "/api/projects/lean/jobs", None).await, json!([]), "jobs belong to one project");
 }
 

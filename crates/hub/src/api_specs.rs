@@ -119,6 +119,7 @@ struct Sel {
     status: Option<String>,
     from: Option<u32>,
     to: Option<u32>,
+    stream: Option<String>,
 }
 
 /// Common parts of a request: the caller, the selector, the project id.
@@ -437,9 +438,58 @@ async fn job_delete(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2)
     Call::new(hub, user, sel, project)?.send("job-delete", json!({ "id": job })).await
 }
 
-async fn job_run(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2) -> Reply {
+/// `POST …/jobs/:job/run`: the run's result. With `?stream=1` the answer is
+/// NDJSON instead, sent as the job runs: `{"progress": "<output>"}` lines,
+/// then one `{"result": …}` or `{"error": …}` line (`curl -N` shows it live).
+async fn job_run(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2) -> Result<Response, SpecApiError> {
     let Path((project, job)) = path?;
-    Call::new(hub, user, sel, project)?.send("job-run", json!({ "id": job })).await
+    let call = Call::new(hub, user, sel, project)?;
+    let args = json!({ "id": job });
+    if !matches!(call.sel.stream.as_deref(), Some("1" | "true")) {
+        return Ok(call.send("job-run", args).await?.into_response());
+    }
+    let machine = call.machine().await?;
+    let deadline =
+        call.sel.timeout_ms.map(Duration::from_millis).unwrap_or(call.hub.config.command_timeout).min(MAX_TIMEOUT);
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::channel::<specbridge_protocol::Progress>(64);
+    let (body_tx, body_rx) = tokio::sync::mpsc::channel::<Result<String, std::convert::Infallible>>(64);
+    let hub = Arc::clone(&call.hub);
+    // One task owns the command and the body: it ends when the command does,
+    // and the hub's tracker waits for it on shutdown.
+    call.hub.tracker.spawn(async move {
+        let command = hub.router.send_command_with_progress(
+            &machine.id,
+            &call.project,
+            "job-run",
+            args,
+            deadline,
+            Some(progress_tx),
+        );
+        tokio::pin!(command);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut command => break outcome,
+                Some(piece) = progress_rx.recv() => {
+                    let line = json!({ "progress": piece.data, "seq": piece.seq }).to_string() + "\n";
+                    if body_tx.send(Ok(line)).await.is_err() {
+                        return; // the caller went away
+                    }
+                }
+            }
+        };
+        // Pieces that arrived with the response.
+        while let Ok(piece) = progress_rx.try_recv() {
+            let _ = body_tx.send(Ok(json!({ "progress": piece.data, "seq": piece.seq }).to_string() + "\n")).await;
+        }
+        let last = match outcome {
+            Ok(result) => json!({ "result": result }),
+            Err(error) => json!({ "error": error }),
+        };
+        let _ = body_tx.send(Ok(last.to_string() + "\n")).await;
+    });
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let headers = [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")];
+    Ok((headers, axum::body::Body::from_stream(stream)).into_response())
 }
 
 async fn job_cancel(State(hub): State<Arc<HubState>>, user: U, sel: Q, path: P2) -> Reply {

@@ -7,8 +7,9 @@
 //! entry. So a new job is off until the machine's owner turns it on, and the
 //! hub can never widen what runs.
 //!
-//! `job-run` runs the argv directly (no shell) in the project folder, collects
-//! the last 64 KiB of output, and stops the process at the command's deadline
+//! `job-run` runs the argv directly (no shell) in the project folder, sends
+//! its output to the hub as `progress` messages while it runs, keeps the last
+//! 64 KiB for the result and the history, and stops the process at the command's deadline
 //! or on `job-cancel`. Every run is kept in the history (the last 50 per job).
 
 use super::{not_found, to_value, Ctx};
@@ -16,7 +17,7 @@ use crate::config::JobsConfig;
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use specbridge_protocol::{ErrorBody, ErrorCode};
+use specbridge_protocol::{ErrorBody, ErrorCode, Message, Progress};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -333,6 +334,7 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
         Err(e) => return finish("error", None, format!("cannot start {}: {e}", def.command[0])),
     };
     let output = Arc::clone(&live.output);
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let readers: Vec<_> = [
         child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
@@ -341,11 +343,19 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
     .flatten()
     .map(|mut pipe| {
         let output = Arc::clone(&output);
+        let progress = ctx.progress.clone();
+        let (request, seq) = (ctx.command.id.clone(), Arc::clone(&seq));
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
                     break;
+                }
+                if let Some(tx) = &progress {
+                    // Best effort: a full queue drops this piece (the result carries the tail).
+                    let data = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let seq = seq.fetch_add(1, Ordering::SeqCst);
+                    let _ = tx.try_send(Message::Progress(Progress { id: request.clone(), seq, data }));
                 }
                 let mut out = output.lock().unwrap_or_else(PoisonError::into_inner);
                 out.extend_from_slice(&buf[..n]);

@@ -84,6 +84,14 @@ fn is_mutation(name: &str) -> bool {
     COMMANDS.iter().any(|(n, m)| *n == name && *m)
 }
 
+/// The executor's state a command uses.
+pub(crate) struct Shared<'a> {
+    pub(crate) audit: &'a AuditLog,
+    pub(crate) write_lock: &'a Mutex<()>,
+    pub(crate) models: &'a ModelCache,
+    pub(crate) jobs: &'a Arc<Jobs>,
+}
+
 /// What a command runs against, and what it changed.
 pub(crate) struct Ctx<'a> {
     pub(crate) project: &'a Project,
@@ -93,6 +101,8 @@ pub(crate) struct Ctx<'a> {
     write_lock: &'a Mutex<()>,
     models: &'a ModelCache,
     pub(crate) jobs: &'a Arc<Jobs>,
+    /// Progress messages for the hub, when the command came over the link.
+    pub(crate) progress: Option<crate::executor::ProgressTx>,
     changed: RefCell<Vec<String>>,
     /// Whether an audit line was written for this command.
     audited: std::cell::Cell<bool>,
@@ -105,11 +115,10 @@ impl<'a> Ctx<'a> {
         project: &'a Project,
         command: &'a Command,
         deadline: Instant,
-        audit: &'a AuditLog,
-        write_lock: &'a Mutex<()>,
-        models: &'a ModelCache,
-        jobs: &'a Arc<Jobs>,
+        shared: Shared<'a>,
+        progress: Option<crate::executor::ProgressTx>,
     ) -> Self {
+        let Shared { audit, write_lock, models, jobs } = shared;
         let now = Timestamp::from_unix_millis(i64::try_from(fsutil::now_ms()).unwrap_or(i64::MAX));
         Self {
             project,
@@ -119,6 +128,7 @@ impl<'a> Ctx<'a> {
             write_lock,
             models,
             jobs,
+            progress,
             changed: RefCell::new(Vec::new()),
             audited: Default::default(),
             now,
