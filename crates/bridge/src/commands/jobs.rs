@@ -322,8 +322,12 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
         exit_code,
         output,
     };
-    let spawned = std::process::Command::new(&def.command[0])
-        .args(&def.command[1..])
+    // jobs.json may have been edited by hand: an empty argv is an error, not a panic.
+    let Some((program, rest)) = def.command.split_first() else {
+        return finish("error", None, "the job has an empty command".to_owned());
+    };
+    let spawned = std::process::Command::new(program)
+        .args(rest)
         .current_dir(&ctx.project.root)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -331,7 +335,7 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => return finish("error", None, format!("cannot start {}: {e}", def.command[0])),
+        Err(e) => return finish("error", None, format!("cannot start {program}: {e}")),
     };
     let output = Arc::clone(&live.output);
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -41,6 +41,10 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
         "spec-unarchive" => {
             let args: NameArgs = ctx.args()?;
             let entry = find(m, &args.name)?;
+            if !archived(entry) {
+                return Err(ErrorBody::new(ErrorCode::Invalid, format!("spec {:?} is not archived", entry.dir))
+                    .with_hint("spec-unarchive restores an archived spec; use update-frontmatter to change a status"));
+            }
             let previous = entry
                 .spec
                 .transitions

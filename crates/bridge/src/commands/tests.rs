@@ -78,6 +78,17 @@ fn the_model_is_parsed_once_until_a_file_changes() {
 }
 
 #[test]
+fn unarchive_of_a_spec_that_is_not_archived_changes_nothing() {
+    let fx = Fixture::new(Layout::LeanSpec, &[("specs/001-a/README.md", README)]);
+    assert_eq!(fx.code("spec-unarchive", json!({ "name": "001-a" })), ErrorCode::Invalid);
+    assert_eq!(std::fs::read_to_string(fx.root.join("specs/001-a/README.md")).unwrap(), README);
+    fx.ok("spec-archive", json!({ "name": "001-a" }));
+    fx.ok("spec-unarchive", json!({ "name": "001-a" }));
+    let text = std::fs::read_to_string(fx.root.join("specs/001-a/README.md")).unwrap();
+    assert!(text.starts_with("---\nstatus: complete\n"), "no earlier status recorded: complete, the documented default: {text}");
+}
+
+#[test]
 fn names_and_paths_cannot_escape() {
     let fx = Fixture::new(
         Layout::SpecWorkflow,
