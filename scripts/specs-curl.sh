@@ -31,6 +31,7 @@ cat >>"$work/bridge/config.toml" <<'TOML'
 [jobs]
 allow = [["sh", "-c"]]
 enabled = ["count"]
+unattended = ["count"]
 TOML
 "$bin/specbridge" projects list
 "$bin/specbridge" run >"$work/bridge.log" 2>&1 &

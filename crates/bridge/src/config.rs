@@ -58,11 +58,16 @@ pub struct JobsConfig {
     /// Ids of the jobs the user turned on; every other job is off.
     #[serde(default)]
     pub enabled: Vec<String>,
+    /// Ids of the jobs that may run without asking on this machine. Other
+    /// jobs need a local confirmation, which a headless bridge cannot ask
+    /// for, so there they are refused.
+    #[serde(default)]
+    pub unattended: Vec<String>,
 }
 
 impl JobsConfig {
     fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.enabled.is_empty()
+        self.allow.is_empty() && self.enabled.is_empty() && self.unattended.is_empty()
     }
 }
 

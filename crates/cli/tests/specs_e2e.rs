@@ -56,7 +56,8 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     workflow_fixture(&ro);
     let gate = specbridge_bridge::JobsConfig {
         allow: vec![vec!["sh".into(), "-c".into()]],
-        enabled: vec!["greet".into(), "sleepy".into(), "rogue".into(), "steps".into()],
+        enabled: vec!["greet".into(), "sleepy".into(), "rogue".into(), "steps".into(), "ask".into()],
+        unattended: vec!["greet".into(), "sleepy".into(), "rogue".into(), "steps".into()],
     };
     let projects = [("lean", lean.as_path(), false), ("flow", flow.as_path(), false), ("ro", ro.as_path(), true)];
     let w = std::sync::Arc::new(World::with_jobs(&projects, gate).await);
@@ -316,6 +317,12 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
     let (status, _) = w.call("POST", "/api/projects/flow/jobs/rogue/run", None).await;
     assert_eq!(status, 403);
     assert!(!flow.join("ran").exists());
+    let ask = json!({ "id": "ask", "name": "Ask", "command": ["sh", "-c", "touch ran"] });
+    w.ok("POST", "/api/projects/flow/jobs", Some(ask)).await;
+    let (status, body) = w.call("POST", "/api/projects/flow/jobs/ask/run", None).await;
+    assert_eq!(status, 403, "enabled and allowed, but it needs a local confirmation: {body}");
+    assert!(!flow.join("ran").exists());
+    w.ok("DELETE", "/api/projects/flow/jobs/ask", None).await;
     let (status, _) = w.call("PUT", "/api/projects/flow/jobs/off", Some(json!({ "enabled": true }))).await;
     assert_eq!(status, 403, "only the machine's owner turns jobs on");
     w.ok("PUT", "/api/projects/flow/jobs/off", Some(json!({ "name": "Still off" }))).await;

@@ -3,8 +3,9 @@
 //! Definitions made from the hub (`job-create`, `job-update`, `job-delete`)
 //! live in the bridge's own state (`jobs.json`), never in the project. What
 //! may actually run is decided locally, in `config.toml` under `[jobs]`: a job
-//! runs only if its id is in `enabled` and its argv starts with an `allow`
-//! entry. So a new job is off until the machine's owner turns it on, and the
+//! runs only if its id is in `enabled`, its argv starts with an `allow`
+//! entry, and its id is in `unattended` (runs without a local confirmation,
+//! which this engine cannot ask for). So a new job is off until the machine's owner turns it on, and the
 //! hub can never widen what runs.
 //!
 //! `job-run` runs the argv directly (no shell) in the project folder, sends
@@ -113,7 +114,8 @@ impl Jobs {
             .map(|l| String::from_utf8_lossy(&l.output.lock().unwrap_or_else(PoisonError::into_inner)).into_owned());
         json!({
             "id": def.id, "name": def.name, "project": def.project, "command": def.command,
-            "enabled": self.enabled(&def.id), "allowed": self.allowed(&def.command), "running": live.is_some(),
+            "enabled": self.enabled(&def.id), "allowed": self.allowed(&def.command),
+            "unattended": self.gate.unattended.iter().any(|u| u == &def.id), "running": live.is_some(),
             "live_output": live_output, "last_run": runs.and_then(|r| r.first()),
         })
     }
@@ -284,6 +286,12 @@ fn job_run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
     }
     if !jobs.allowed(&def.command) {
         return Err(local_only(&format!("{:?} is not allow-listed; allowing it", def.command.join(" "))));
+    }
+    if !jobs.gate.unattended.iter().any(|u| u == &def.id) {
+        // Design §4: a run asks for local confirmation unless the user turned that off
+        // for the job. This engine has no one to ask, so only unattended jobs run.
+        return Err(ErrorBody::new(ErrorCode::Forbidden, format!("job {:?} needs a local confirmation", def.id))
+            .with_hint("to let it run without asking, add its id to `unattended` under [jobs] in config.toml"));
     }
     if ctx.project.read_only {
         return Err(ErrorBody::new(ErrorCode::Forbidden, format!("project `{}` is read-only", ctx.project.id)));

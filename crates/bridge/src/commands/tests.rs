@@ -85,7 +85,10 @@ fn unarchive_of_a_spec_that_is_not_archived_changes_nothing() {
     fx.ok("spec-archive", json!({ "name": "001-a" }));
     fx.ok("spec-unarchive", json!({ "name": "001-a" }));
     let text = std::fs::read_to_string(fx.root.join("specs/001-a/README.md")).unwrap();
-    assert!(text.starts_with("---\nstatus: complete\n"), "no earlier status recorded: complete, the documented default: {text}");
+    assert!(
+        text.starts_with("---\nstatus: complete\n"),
+        "no earlier status recorded: complete, the documented default: {text}"
+    );
 }
 
 #[test]
