@@ -42,6 +42,33 @@ pub struct Config {
     /// The shared project folders.
     #[serde(default)]
     pub projects: Vec<ProjectConfig>,
+    /// What jobs the hub may run on this machine.
+    #[serde(default, skip_serializing_if = "JobsConfig::is_empty")]
+    pub jobs: JobsConfig,
+}
+
+/// The local gate for jobs: only the owner of the machine edits this, never
+/// the hub. A job runs only if its id is in `enabled` and its command starts
+/// with one of the `allow` entries (argv prefixes, no shell).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobsConfig {
+    /// Commands jobs may run, as argv prefixes (`["cargo", "test"]`).
+    #[serde(default)]
+    pub allow: Vec<Vec<String>>,
+    /// Ids of the jobs the user turned on; every other job is off.
+    #[serde(default)]
+    pub enabled: Vec<String>,
+    /// Ids of the jobs that may run without asking on this machine. Other
+    /// jobs need a local confirmation, which a headless bridge cannot ask
+    /// for, so there they are refused.
+    #[serde(default)]
+    pub unattended: Vec<String>,
+}
+
+impl JobsConfig {
+    fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.enabled.is_empty() && self.unattended.is_empty()
+    }
 }
 
 /// This machine's identity.
@@ -113,6 +140,7 @@ impl Default for Config {
             machine: MachineConfig { id: new_machine_id(), name: default_machine_name() },
             hub: None,
             projects: Vec::new(),
+            jobs: JobsConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! them and waits a bounded time, and the core saves its state on the way out.
 
 use crate::audit::AuditLog;
+use crate::commands::Jobs;
 use crate::config::Config;
 use crate::core::{Core, CoreHandle, MAILBOX};
 use crate::error::{EngineError, StateError};
@@ -179,7 +180,11 @@ impl Engine {
 
         let retry = Arc::new(Notify::new());
         let (reconnect, reconnect_rx) = watch::channel(0u64);
-        let executor = Arc::new(Executor::new(Arc::clone(&projects), AuditLog::new(paths.audit_log())));
+        let executor = Arc::new(Executor::new(
+            Arc::clone(&projects),
+            AuditLog::new(paths.audit_log()),
+            Arc::new(Jobs::load(paths.jobs_file(), config.jobs.clone())),
+        ));
         let ctx = LinkCtx {
             url,
             token,

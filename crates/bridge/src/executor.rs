@@ -7,6 +7,7 @@
 //! file I/O, so [`Executor::run`] moves it off the async workers.
 
 use crate::audit::{AuditLog, AuditRecord};
+use crate::commands::{self as spec_commands, Jobs, ModelCache};
 use crate::fsutil;
 use crate::index::MAX_FILE_BYTES;
 use crate::project::Project;
@@ -27,7 +28,7 @@ const RESPONSE_HEADROOM: usize = 16 * 1024;
 
 /// Largest file `file-read` returns, and the largest current content a conflict
 /// carries: base64 of this plus the envelope stays under the 1 MiB message limit.
-const MAX_INLINE_BYTES: u64 = 700 * 1024;
+pub(crate) const MAX_INLINE_BYTES: u64 = 700 * 1024;
 
 /// What happened to one command, for the response and for engine events.
 #[derive(Debug, Clone)]
@@ -40,7 +41,13 @@ pub(crate) struct Handled {
     pub(crate) outcome: String,
     /// Whether a file was written (the sync core should re-read it).
     pub(crate) wrote: bool,
+    /// Every path a spec command created, replaced, moved or removed (the
+    /// sync core re-reads them; folders are rescanned).
+    pub(crate) changed: Vec<String>,
 }
+
+/// Where a running command sends its progress messages (the link's response queue).
+pub(crate) type ProgressTx = tokio::sync::mpsc::Sender<specbridge_protocol::Message>;
 
 /// Runs commands against the served projects.
 #[derive(Debug)]
@@ -50,20 +57,25 @@ pub(crate) struct Executor {
     /// Serializes mutations so two writes to one file cannot interleave between
     /// their conflict checks and their renames.
     write_lock: Mutex<()>,
+    /// Spec models per project, rebuilt only when a file under the roots changed.
+    models: ModelCache,
+    /// The jobs of the bridge's own config, their runs and history.
+    jobs: Arc<Jobs>,
 }
 
 impl Executor {
-    pub(crate) fn new(projects: Arc<BTreeMap<String, Project>>, audit: AuditLog) -> Self {
-        Self { projects, audit, write_lock: Mutex::new(()) }
+    pub(crate) fn new(projects: Arc<BTreeMap<String, Project>>, audit: AuditLog, jobs: Arc<Jobs>) -> Self {
+        Self { projects, audit, write_lock: Mutex::new(()), models: ModelCache::default(), jobs }
     }
 
     /// Runs a command on the blocking pool, within its deadline.
-    pub(crate) async fn run(self: Arc<Self>, command: Command) -> Handled {
+    /// `progress` receives output of long commands (`job-run`) while they run.
+    pub(crate) async fn run(self: Arc<Self>, command: Command, progress: Option<ProgressTx>) -> Handled {
         let ms = if command.deadline_ms == 0 { DEFAULT_DEADLINE_MS } else { command.deadline_ms };
         let deadline = Instant::now() + Duration::from_millis(ms);
         let fallback = command.clone();
         let this = Arc::clone(&self);
-        let work = tokio::task::spawn_blocking(move || this.execute(&command, deadline));
+        let work = tokio::task::spawn_blocking(move || this.execute_with(&command, deadline, progress));
         // The blocking work checks the deadline itself before committing; this
         // outer bound only covers a disk that hangs inside a system call.
         match tokio::time::timeout_at((deadline + Duration::from_millis(250)).into(), work).await {
@@ -76,9 +88,16 @@ impl Executor {
     }
 
     /// Runs a command on the calling thread (blocking).
+    #[cfg(test)]
     pub(crate) fn execute(&self, command: &Command, deadline: Instant) -> Handled {
+        self.execute_with(command, deadline, None)
+    }
+
+    /// Runs a command on the calling thread (blocking), with an optional progress channel.
+    pub(crate) fn execute_with(&self, command: &Command, deadline: Instant, progress: Option<ProgressTx>) -> Handled {
         let mut path = None;
         let mut wrote = false;
+        let mut changed = Vec::new();
         let result = match command.name.as_str() {
             commands::FILE_READ => self.file_read(command, &mut path),
             commands::FILE_WRITE => {
@@ -98,18 +117,52 @@ impl Executor {
                 });
                 result
             }
+            name if spec_commands::is_known(name) => {
+                let result = self.project(&command.project).and_then(|project| {
+                    let shared = spec_commands::Shared {
+                        audit: &self.audit,
+                        write_lock: &self.write_lock,
+                        models: &self.models,
+                        jobs: &self.jobs,
+                    };
+                    let ctx = spec_commands::Ctx::new(project, command, deadline, shared, progress);
+                    let result = spec_commands::run(&ctx);
+                    changed = ctx.into_changed();
+                    result
+                });
+                wrote = !changed.is_empty();
+                path = changed.first().cloned();
+                result
+            }
             other => Err(ErrorBody::new(ErrorCode::Invalid, format!("unknown command `{other}`"))
-                .with_hint("this bridge supports: file-read, file-write")),
+                .with_hint("the command list is in docs/protocol.md")),
         };
+        if wrote && changed.is_empty() {
+            changed.extend(path.clone());
+        }
         let response = fit(match result {
             Ok(value) => Response::ok(command.id.clone(), value),
             Err(error) => Response::err(command.id.clone(), error),
         });
         let outcome = response.error.as_ref().map_or_else(|| "ok".to_owned(), |e| e.code.as_str().to_owned());
-        Handled { response, name: command.name.clone(), project: command.project.clone(), path, outcome, wrote }
+        Handled {
+            response,
+            name: command.name.clone(),
+            project: command.project.clone(),
+            path,
+            outcome,
+            wrote,
+            changed,
+        }
     }
 
-    fn project(&self, id: &str) -> Result<&Project, ErrorBody> {
+    /// How many spec models were built (parsed) so far.
+    #[cfg(test)]
+    pub(crate) fn models_builds(&self) -> u64 {
+        self.models.builds()
+    }
+
+    pub(crate) fn project(&self, id: &str) -> Result<&Project, ErrorBody> {
         self.projects.get(id).ok_or_else(|| {
             ErrorBody::new(ErrorCode::NotFound, format!("no project `{id}` on this machine"))
                 .with_hint("the machine's project list is in `specbridge projects list`")
@@ -188,7 +241,7 @@ struct WriteAudit {
     wrote: bool,
 }
 
-fn parse_args<T: DeserializeOwned>(args: &Value) -> Result<T, ErrorBody> {
+pub(crate) fn parse_args<T: DeserializeOwned>(args: &Value) -> Result<T, ErrorBody> {
     T::deserialize(args).map_err(|e| {
         ErrorBody::new(ErrorCode::Invalid, format!("bad arguments: {e}"))
             .with_hint("see the command table in docs/protocol.md")
@@ -196,7 +249,7 @@ fn parse_args<T: DeserializeOwned>(args: &Value) -> Result<T, ErrorBody> {
 }
 
 /// The file's bytes, or `None` if it does not exist.
-fn read_current(target: &Path, rel: &str) -> Result<Option<Vec<u8>>, ErrorBody> {
+pub(crate) fn read_current(target: &Path, rel: &str) -> Result<Option<Vec<u8>>, ErrorBody> {
     match std::fs::symlink_metadata(target) {
         Ok(meta) if meta.is_dir() => Err(ErrorBody::new(ErrorCode::Invalid, format!("{rel} is a folder, not a file"))),
         Ok(_) => std::fs::read(target).map(Some).map_err(|e| io_error(rel, &e)),
@@ -207,7 +260,11 @@ fn read_current(target: &Path, rel: &str) -> Result<Option<Vec<u8>>, ErrorBody> 
 
 /// The conflict rule: with a base hash the file must exist with that hash;
 /// without one the file must not exist.
-fn check_base(base: Option<&str>, current_hash: Option<&str>, current: Option<&[u8]>) -> Result<(), ErrorBody> {
+pub(crate) fn check_base(
+    base: Option<&str>,
+    current_hash: Option<&str>,
+    current: Option<&[u8]>,
+) -> Result<(), ErrorBody> {
     let message = match (base, current_hash) {
         (Some(base), Some(now)) if base == now => return Ok(()),
         (None, None) => return Ok(()),
@@ -218,7 +275,7 @@ fn check_base(base: Option<&str>, current_hash: Option<&str>, current: Option<&[
     Err(conflict(message, current_hash, current))
 }
 
-fn conflict(message: &str, current_hash: Option<&str>, current: Option<&[u8]>) -> ErrorBody {
+pub(crate) fn conflict(message: &str, current_hash: Option<&str>, current: Option<&[u8]>) -> ErrorBody {
     let mut details = json!({ "current_hash": current_hash });
     if let Some(bytes) = current.filter(|b| b.len() as u64 <= MAX_INLINE_BYTES) {
         details["current_content"] = json!(Content::from_bytes(bytes));
@@ -230,7 +287,13 @@ fn conflict(message: &str, current_hash: Option<&str>, current: Option<&[u8]>) -
 
 /// Temp file in the same folder, write, fsync, keep the old permissions,
 /// re-check the hash, rename, fsync the folder. The temp file never survives an error.
-fn replace(target: &Path, rel: &str, bytes: &[u8], expected: Option<&str>, deadline: Instant) -> Result<(), ErrorBody> {
+pub(crate) fn replace(
+    target: &Path,
+    rel: &str,
+    bytes: &[u8],
+    expected: Option<&str>,
+    deadline: Instant,
+) -> Result<(), ErrorBody> {
     let dir = fsutil::parent_of(target);
     std::fs::create_dir_all(dir).map_err(|e| io_error(rel, &e))?;
     let permissions = std::fs::metadata(target).ok().map(|m| m.permissions());
@@ -266,7 +329,7 @@ fn replace(target: &Path, rel: &str, bytes: &[u8], expected: Option<&str>, deadl
     Ok(())
 }
 
-fn io_error(rel: &str, error: &std::io::Error) -> ErrorBody {
+pub(crate) fn io_error(rel: &str, error: &std::io::Error) -> ErrorBody {
     use std::io::ErrorKind;
     match error.kind() {
         ErrorKind::NotFound => ErrorBody::new(ErrorCode::NotFound, format!("no file {rel}")),
@@ -280,12 +343,12 @@ fn io_error(rel: &str, error: &std::io::Error) -> ErrorBody {
     }
 }
 
-fn timeout_error() -> ErrorBody {
+pub(crate) fn timeout_error() -> ErrorBody {
     ErrorBody::new(ErrorCode::Timeout, "the command's deadline passed; nothing was written")
         .with_hint("try again; if it keeps happening the machine's disk may be slow")
 }
 
-fn internal(error: serde_json::Error) -> ErrorBody {
+pub(crate) fn internal(error: serde_json::Error) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, error.to_string())
 }
 
@@ -298,6 +361,7 @@ fn failed(command: &Command, error: ErrorBody) -> Handled {
         path: command.args.get("path").and_then(Value::as_str).map(str::to_owned),
         outcome,
         wrote: false,
+        changed: Vec::new(),
     }
 }
 

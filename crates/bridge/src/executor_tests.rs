@@ -25,7 +25,7 @@ impl Fixture {
             read_only,
         };
         let projects = Arc::new(BTreeMap::from([("app".to_owned(), project)]));
-        let executor = Executor::new(projects, AuditLog::new(dir.path().join("state/audit.log")));
+        let executor = Executor::new(projects, AuditLog::new(dir.path().join("state/audit.log")), Arc::default());
         Self { _dir: dir, root, executor }
     }
 
@@ -203,7 +203,8 @@ fn same_content_is_a_successful_no_op() {
 #[tokio::test]
 async fn run_moves_work_off_the_runtime_and_answers() {
     let fx = Fixture::new(false);
-    let executor = Arc::new(Executor::new(Arc::clone(&fx.executor.projects), fx.executor.audit.clone()));
+    let executor =
+        Arc::new(Executor::new(Arc::clone(&fx.executor.projects), fx.executor.audit.clone(), Arc::default()));
     let command = Command {
         id: "r".into(),
         project: "app".into(),
@@ -211,7 +212,7 @@ async fn run_moves_work_off_the_runtime_and_answers() {
         name: "file-read".into(),
         args: json!({"path": README}),
     };
-    let handled = executor.run(command).await;
+    let handled = executor.run(command, None).await;
     assert_eq!(handled.outcome, "ok");
     assert_eq!(handled.path.as_deref(), Some(README));
 }

@@ -3,14 +3,16 @@
 //! It watches project folders, keeps a per-project index of file hashes, queues
 //! changes in a persisted outbox, and syncs them to a hub over one WebSocket
 //! (`link`). It also runs the commands the hub sends (`file-read`,
-//! `file-write`) under a strict path policy, with conflict detection, atomic
-//! writes and an audit log.
+//! `file-write`, and the spec commands of design §4 through the
+//! `specbridge-specs` formats) under a strict path policy, with conflict
+//! detection, atomic writes and an audit log.
 //!
 //! It is a library: the headless CLI (`specbridge`) and the tray app host it
 //! through [`Engine::start`] and the [`EngineHandle`]. It has no UI and no
 //! runtime of its own; it never calls `#[tokio::main]`.
 //!
-//! What it does not know: the spec formats (see `specbridge-specs`), the hub's
+//! What it does not know: how the spec formats are parsed and edited (that is
+//! `specbridge-specs`; the engine reads, hands text in and writes), the hub's
 //! storage, or how the host presents state to a person.
 //!
 //! # Tasks
@@ -36,6 +38,7 @@
 //! (JSON lines), `status.json` (read by `specbridge status`).
 
 mod audit;
+mod commands;
 pub mod config;
 mod core;
 pub mod engine;
@@ -52,7 +55,7 @@ pub mod status;
 pub mod vault;
 mod watcher;
 
-pub use config::{Config, HubSettings, MachineConfig, ProjectConfig, VaultChoice};
+pub use config::{Config, HubSettings, JobsConfig, MachineConfig, ProjectConfig, VaultChoice};
 pub use engine::{Engine, EngineHandle, EngineOptions, Timing};
 pub use error::{ConfigError, EngineError, StateError};
 pub use paths::Paths;

@@ -57,6 +57,11 @@ impl Paths {
         self.state_dir.join("audit.log")
     }
 
+    /// `jobs.json`: job definitions made from the hub, and their run history.
+    pub fn jobs_file(&self) -> PathBuf {
+        self.state_dir.join("jobs.json")
+    }
+
     /// `status.json`: the running engine's status, for `specbridge status`.
     pub fn status_file(&self) -> PathBuf {
         self.state_dir.join("status.json")

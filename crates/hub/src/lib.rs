@@ -7,6 +7,7 @@
 //! file system of a bridge: it stores what bridges send and forwards commands.
 
 mod api;
+mod api_specs;
 mod auth;
 mod error;
 mod router;
@@ -138,6 +139,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     });
     let app = axum::Router::new()
         .route("/v1/bridge", axum::routing::get(session::upgrade))
+        .merge(api_specs::routes())
         .merge(api::routes())
         .with_state(state.clone());
     let cancel = state.cancel.clone();

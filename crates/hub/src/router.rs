@@ -6,7 +6,7 @@
 //! deadline answers `timeout`; a session that ends fails its pending commands
 //! with `offline`.
 
-use specbridge_protocol::{Command, ErrorBody, ErrorCode, Message, Response, MAX_MESSAGE_BYTES};
+use specbridge_protocol::{Command, ErrorBody, ErrorCode, Message, Progress, Response, MAX_MESSAGE_BYTES};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,6 +37,8 @@ struct Session {
 struct Pending {
     session: String,
     reply: oneshot::Sender<Result<serde_json::Value, ErrorBody>>,
+    /// Where `progress` messages of this command go, if the caller follows them.
+    progress: Option<mpsc::Sender<Progress>>,
 }
 
 #[derive(Debug, Default)]
@@ -107,6 +109,21 @@ impl Router {
         args: serde_json::Value,
         deadline: Duration,
     ) -> Result<serde_json::Value, ErrorBody> {
+        self.send_command_with_progress(machine, project, name, args, deadline, None).await
+    }
+
+    /// Like [`Router::send_command`], and forwards the command's `progress`
+    /// messages to `progress` until the response arrives. Progress is best
+    /// effort: a full channel drops a piece.
+    pub async fn send_command_with_progress(
+        &self,
+        machine: &str,
+        project: &str,
+        name: &str,
+        args: serde_json::Value,
+        deadline: Duration,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Result<serde_json::Value, ErrorBody> {
         let id = format!("c_{}", uuid::Uuid::new_v4().simple());
         let command = Message::Command(Command {
             id: id.clone(),
@@ -133,7 +150,7 @@ impl Router {
                 return Err(offline("the machine is not connected"));
             };
             let (tx, session_id) = (session.tx.clone(), session.id.clone());
-            inner.pending.insert(id.clone(), Pending { session: session_id, reply: reply_tx });
+            inner.pending.insert(id.clone(), Pending { session: session_id, reply: reply_tx, progress });
             tx
         };
         let outcome = tokio::time::timeout(deadline, async {
@@ -148,6 +165,14 @@ impl Router {
                 Err(ErrorBody::new(ErrorCode::Timeout, format!("no answer within {} ms", deadline.as_millis()))
                     .with_hint("the machine may be busy or asleep; retry, or raise timeout_ms"))
             }
+        }
+    }
+
+    /// Forwards a running command's output to its caller, if it follows it.
+    pub(crate) fn progress(&self, progress: Progress) {
+        let tx = self.lock().pending.get(&progress.id).and_then(|p| p.progress.clone());
+        if let Some(tx) = tx {
+            let _ = tx.try_send(progress);
         }
     }
 

@@ -108,3 +108,16 @@ pub struct FileWriteResult {
     /// Size in bytes.
     pub size: u64,
 }
+
+/// bridge -> hub: a piece of output of a command that is still running. Best
+/// effort: a bridge may drop progress under back-pressure; the response is
+/// authoritative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The request id of the command.
+    pub id: String,
+    /// 0, 1, 2 … per command, so a gap shows dropped output.
+    pub seq: u64,
+    /// The output text (lossy UTF-8).
+    pub data: String,
+}

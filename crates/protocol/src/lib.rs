@@ -17,7 +17,9 @@ mod hash;
 mod message;
 
 pub use codec::{Codec, CodecError, Frame, BINARY_ZSTD_TAG};
-pub use command::{commands, Command, FileReadArgs, FileReadResult, FileWriteArgs, FileWriteResult, Response};
+pub use command::{
+    commands, Command, FileReadArgs, FileReadResult, FileWriteArgs, FileWriteResult, Progress, Response,
+};
 pub use content::{chunk_boundaries, Content, ContentError, Encoding};
 pub use error::{ErrorBody, ErrorCode};
 pub use hash::{content_hash, project_digest, HASH_HEX_LEN};

@@ -1,7 +1,7 @@
 //! The message catalogue. Every frame carries exactly one [`Message`], tagged by
 //! its `type` field in kebab-case. See docs/protocol.md for the flow.
 
-use crate::{Command, Content, ErrorBody, Response};
+use crate::{Command, Content, ErrorBody, Progress, Response};
 use serde::{Deserialize, Serialize};
 
 /// One protocol message.
@@ -34,6 +34,8 @@ pub enum Message {
     Command(Command),
     /// bridge -> hub: a command's outcome.
     Response(Response),
+    /// bridge -> hub: output of a command still running (`job-run`), before its response.
+    Progress(Progress),
     /// either way: a protocol-level error, usually followed by a close.
     Error(ErrorBody),
     /// either way: several messages in one frame, so they compress together.
@@ -57,6 +59,7 @@ impl Message {
             Self::Ack(_) => "ack",
             Self::Command(_) => "command",
             Self::Response(_) => "response",
+            Self::Progress(_) => "progress",
             Self::Error(_) => "error",
             Self::Batch(_) => "batch",
         }

@@ -114,6 +114,10 @@ fn commands_responses_and_errors() {
         ),
     );
     golden(
+        Message::Progress(Progress { id: "c1".into(), seq: 0, data: "running tests\n".into() }),
+        r#"{"type":"progress","id":"c1","seq":0,"data":"running tests\n"}"#,
+    );
+    golden(
         Message::Response(Response::ok("c1", serde_json::json!({"path":"a.md","hash":"h","size":1}))),
         r#"{"type":"response","id":"c1","result":{"hash":"h","path":"a.md","size":1}}"#,
     );

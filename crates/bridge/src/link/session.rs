@@ -155,7 +155,8 @@ struct Session<'a> {
     /// There may be outbox work (set when the head moves, cleared when drained).
     outbox_ready: bool,
     acked: u64,
-    resp_tx: mpsc::Sender<Response>,
+    /// Responses and progress of commands (both jump the outbox queue).
+    resp_tx: mpsc::Sender<Message>,
     command_slots: Arc<Semaphore>,
 }
 
@@ -186,7 +187,7 @@ impl Session<'_> {
         }
     }
 
-    async fn serve(&mut self, stream: &mut Stream, responses: &mut mpsc::Receiver<Response>) -> EndReason {
+    async fn serve(&mut self, stream: &mut Stream, responses: &mut mpsc::Receiver<Message>) -> EndReason {
         let timing = self.ctx.timing.clone();
         let mut head = self.ctx.head.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + timing.ping_interval, timing.ping_interval);
@@ -203,7 +204,10 @@ impl Session<'_> {
                     self.close(CloseCode::Normal, "bridge stopping").await;
                     return EndReason::Cancelled;
                 }
-                Some(response) = responses.recv() => self.send_response(response).await,
+                Some(message) = responses.recv() => match message {
+                    Message::Response(response) => self.send_response(response).await,
+                    other => self.send(&other).await,
+                },
                 frame = stream.next() => {
                     // Any frame proves the connection is alive.
                     pong_deadline = None;
@@ -331,12 +335,11 @@ impl Session<'_> {
         let slots = Arc::clone(&self.command_slots);
         self.ctx.tracker.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return };
-            let handled = executor.run(command).await;
-            let _ = responses.send(handled.response).await;
-            if let (true, Some(path)) = (handled.wrote, &handled.path) {
-                // Our own write: let the core index it now rather than wait for the watcher.
-                let _ =
-                    core.send(CoreMsg::Changed { project: handled.project.clone(), paths: vec![path.clone()] }).await;
+            let handled = executor.run(command, Some(responses.clone())).await;
+            let _ = responses.send(Message::Response(handled.response)).await;
+            if handled.wrote && !handled.changed.is_empty() {
+                // Our own writes: let the core index them now rather than wait for the watcher.
+                let _ = core.send(CoreMsg::Changed { project: handled.project.clone(), paths: handled.changed }).await;
             }
             let _ = events.send(EngineEvent::CommandHandled {
                 name: handled.name,

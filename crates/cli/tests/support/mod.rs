@@ -3,6 +3,7 @@
 //! real SQLite file, real bridge engines on real temp folders.
 
 pub mod http;
+pub mod specs;
 
 use specbridge_bridge::{Config, Engine, EngineHandle, EngineOptions, HubSettings, LinkState, Paths, Timing, Token};
 use specbridge_hub::{HubConfig, HubHandle, TokenKind};

@@ -124,6 +124,7 @@ impl Session {
                 self.sync.assemblies.retain(|(project, _), _| projects.contains(project));
             }
             Message::Response(response) => self.hub.router.complete(response),
+            Message::Progress(progress) => self.hub.router.progress(progress),
             Message::Error(error) => tracing::warn!(machine = %self.machine, %error, "bridge reported an error"),
             other => tracing::debug!(kind = other.kind(), "ignoring unexpected message from bridge"),
         }

@@ -1,0 +1,271 @@
+//! Approval commands on a spec-workflow / spec-context project, in
+//! spec-workflow's own files: `approvals/{categoryName}/approval_*.json` and
+//! `approvals/{categoryName}/.snapshots/{doc}/snapshot-NNN.json` plus
+//! `metadata.json`, so spec-workflow-mcp reads what we write.
+//!
+//! As in spec-workflow, a new approval takes an `initial` snapshot of the
+//! document, and a decision takes an `approved` or `revision_requested`
+//! snapshot before the status changes.
+
+use super::model::Model;
+use super::{not_found, random_suffix, spec_error, to_value, wrong_layout, Ctx};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use specbridge_protocol::{ErrorBody, ErrorCode};
+use specbridge_specs::{
+    apply_action, approval_id, diff, find_snapshot, new_approval, next_snapshot, parse_approval, parse_snapshot,
+    parse_snapshot_metadata, Approval, ApprovalAction, ApprovalCategory, ApprovalComment, SnapshotSource,
+    SnapshotTrigger, Timestamp, WorkflowRoot,
+};
+
+pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root()?;
+    let model = ctx.model()?;
+    let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
+    let find = |id: &str| -> Result<(String, Approval), ErrorBody> {
+        w.approvals
+            .iter()
+            .find(|a| a.approval.id == id)
+            .map(|a| (a.path.clone(), a.approval.clone()))
+            .ok_or_else(|| not_found(format!("approval {id:?}")))
+    };
+    match ctx.command.name.as_str() {
+        "approval-list" => {
+            let args: ListArgs = ctx.args()?;
+            Ok(Value::Array(
+                w.approvals
+                    .iter()
+                    .filter(|a| args.status.as_deref().is_none_or(|s| a.approval.status.as_str() == s))
+                    .filter(|a| args.category_name.as_deref().is_none_or(|c| a.approval.category_name == c))
+                    .map(|a| approval_json(&a.path, &a.approval))
+                    .collect(),
+            ))
+        }
+        "approval-get" => {
+            let args: IdArgs = ctx.args()?;
+            let (path, approval) = find(&args.id)?;
+            Ok(approval_json(&path, &approval))
+        }
+        "approval-content" => {
+            let args: IdArgs = ctx.args()?;
+            let (_, approval) = find(&args.id)?;
+            let (content, hash) = ctx.read_existing(&approval.file_path)?;
+            Ok(json!({ "id": approval.id, "path": approval.file_path, "hash": hash, "content": content }))
+        }
+        "approval-snapshots" => {
+            let args: IdArgs = ctx.args()?;
+            let (_, approval) = find(&args.id)?;
+            let dir = root.snapshot_dir(&approval.category_name, &approval.file_path).map_err(spec_error)?;
+            match ctx.read_text(&format!("{dir}/metadata.json"))? {
+                Some((text, _)) => to_value(&parse_snapshot_metadata(&text).map_err(spec_error)?),
+                None => Ok(json!({ "filePath": approval.file_path, "currentVersion": 0, "snapshots": [] })),
+            }
+        }
+        "approval-snapshot-get" => {
+            let args: VersionArgs = ctx.args()?;
+            let (_, approval) = find(&args.id)?;
+            to_value(&read_snapshot(ctx, root, &approval, args.version)?)
+        }
+        "approval-diff" => {
+            let args: DiffArgs = ctx.args()?;
+            let (_, approval) = find(&args.id)?;
+            let old = read_snapshot(ctx, root, &approval, args.from)?.content;
+            let new = match args.to {
+                Some(version) => read_snapshot(ctx, root, &approval, version)?.content,
+                None => ctx.read_existing(&approval.file_path)?.0,
+            };
+            let mut value = to_value(&diff(&old, &new))?;
+            value["from"] = json!(args.from);
+            value["to"] = args.to.map_or_else(|| json!("current"), |v| json!(v));
+            Ok(value)
+        }
+        "approval-create" => create(ctx, root),
+        "approval-update" => {
+            let args: UpdateArgs = ctx.args()?;
+            let (path, approval) = find(&args.id)?;
+            let action = ApprovalAction::parse(&args.action).map_err(spec_error)?;
+            let (text, hash) = ctx.read_existing(&path)?;
+            // Checked before the snapshot so a refused decision leaves no snapshot behind.
+            apply_action(&text, action, args.response.as_deref(), &args.comments, ctx.now).map_err(spec_error)?;
+            let trigger = match action {
+                ApprovalAction::Approve => Some(SnapshotTrigger::Approved),
+                ApprovalAction::NeedsRevision => Some(SnapshotTrigger::RevisionRequested),
+                ApprovalAction::Reject => None,
+            };
+            let snapshot = match trigger {
+                Some(trigger) => take_snapshot(ctx, root, &approval, trigger)?,
+                None => None,
+            };
+            let updated =
+                apply_action(&text, action, args.response.as_deref(), &args.comments, ctx.now).map_err(spec_error)?;
+            let new_hash = ctx.write(&path, &updated, Some(&hash))?;
+            let approval = parse_approval(&updated).map_err(spec_error)?;
+            let mut value = approval_json(&path, &approval);
+            value["hash"] = json!(new_hash);
+            value["snapshot_version"] = json!(snapshot);
+            Ok(value)
+        }
+        "approval-snapshot" => {
+            let args: IdArgs = ctx.args()?;
+            let (_, approval) = find(&args.id)?;
+            let version = take_snapshot(ctx, root, &approval, SnapshotTrigger::Manual)?;
+            Ok(json!({ "id": approval.id, "version": version }))
+        }
+        "approval-delete" => {
+            let args: IdArgs = ctx.args()?;
+            let (path, _) = find(&args.id)?;
+            let (_, hash) = ctx.read_existing(&path)?;
+            ctx.remove(&path, &hash)?;
+            Ok(json!({ "id": args.id, "path": path, "deleted": true }))
+        }
+        other => Err(wrong_layout(other, ctx.project.layout)),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListArgs {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    category_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdArgs {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct VersionArgs {
+    id: String,
+    version: u32,
+}
+
+#[derive(Deserialize)]
+struct DiffArgs {
+    id: String,
+    from: u32,
+    /// A snapshot version; absent compares with the file as it is now.
+    #[serde(default)]
+    to: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct UpdateArgs {
+    id: String,
+    action: String,
+    #[serde(default)]
+    response: Option<String>,
+    #[serde(default)]
+    comments: Vec<ApprovalComment>,
+}
+
+#[derive(Deserialize)]
+struct CreateArgs {
+    title: String,
+    file_path: String,
+    #[serde(default = "spec_category")]
+    category: ApprovalCategory,
+    category_name: String,
+    #[serde(default = "document_kind", rename = "type")]
+    kind: String,
+}
+
+fn spec_category() -> ApprovalCategory {
+    ApprovalCategory::Spec
+}
+
+fn document_kind() -> String {
+    "document".to_owned()
+}
+
+/// The wire shape of an approval (snake_case, plus the file it lives in).
+fn approval_json(path: &str, a: &Approval) -> Value {
+    let mut value = json!({
+        "id": a.id,
+        "title": a.title,
+        "file_path": a.file_path,
+        "type": a.kind,
+        "status": a.status.as_str(),
+        "created_at": a.created_at,
+        "responded_at": a.responded_at,
+        "response": a.response,
+        "annotations": a.annotations,
+        "comments": a.comments,
+        "category": a.category,
+        "category_name": a.category_name,
+        "path": path,
+    });
+    for (key, extra) in &a.extra {
+        value["extra"][key] = extra.clone();
+    }
+    value
+}
+
+fn read_snapshot(
+    ctx: &Ctx<'_>,
+    root: WorkflowRoot,
+    approval: &Approval,
+    version: u32,
+) -> Result<specbridge_specs::Snapshot, ErrorBody> {
+    let dir = root.snapshot_dir(&approval.category_name, &approval.file_path).map_err(spec_error)?;
+    let (meta, _) = ctx.read_text(&format!("{dir}/metadata.json"))?.ok_or_else(|| not_found("snapshot metadata"))?;
+    let meta = parse_snapshot_metadata(&meta).map_err(spec_error)?;
+    let entry = find_snapshot(&meta, version).map_err(spec_error)?;
+    let (text, _) = ctx.read_existing(&format!("{dir}/{}", entry.filename))?;
+    parse_snapshot(&text).map_err(spec_error)
+}
+
+/// Writes the next snapshot of the approval's document and the folder's
+/// metadata. Returns the new version, or `None` for a skipped `initial`.
+fn take_snapshot(
+    ctx: &Ctx<'_>,
+    root: WorkflowRoot,
+    approval: &Approval,
+    trigger: SnapshotTrigger,
+) -> Result<Option<u32>, ErrorBody> {
+    let dir = root.snapshot_dir(&approval.category_name, &approval.file_path).map_err(spec_error)?;
+    let meta_rel = format!("{dir}/metadata.json");
+    let meta = ctx.read_text(&meta_rel)?;
+    let Some((content, _)) = ctx.read_text(&approval.file_path)? else {
+        // spec-workflow skips the snapshot when the document is gone.
+        return Ok(None);
+    };
+    let last_modified =
+        ctx.project.resolve(&approval.file_path).ok().and_then(|p| std::fs::metadata(p).ok()).map_or(ctx.now, |m| {
+            Timestamp::from_unix_millis(i64::try_from(crate::fsutil::mtime_ms(&m)).unwrap_or(i64::MAX))
+        });
+    let id = format!("snapshot_{}_{}", ctx.now.unix_millis(), random_suffix());
+    let source = SnapshotSource { content: &content, last_modified };
+    let Some(snapshot) =
+        next_snapshot(root, meta.as_ref().map(|m| m.0.as_str()), approval, source, trigger, &id, ctx.now)
+            .map_err(spec_error)?
+    else {
+        return Ok(None);
+    };
+    let existing = ctx.read_text(&snapshot.snapshot_path)?;
+    if existing.is_some() {
+        return Err(ErrorBody::new(ErrorCode::Conflict, format!("{} already exists", snapshot.snapshot_path))
+            .with_hint("the snapshot metadata is behind its folder; fix it locally"));
+    }
+    ctx.write(&snapshot.snapshot_path, &snapshot.snapshot_json, None)?;
+    ctx.write(&snapshot.metadata_path, &snapshot.metadata_json, meta.as_ref().map(|m| m.1.as_str()))?;
+    Ok(Some(snapshot.version))
+}
+
+fn create(ctx: &Ctx<'_>, root: WorkflowRoot) -> Result<Value, ErrorBody> {
+    let args: CreateArgs = ctx.args()?;
+    let id = approval_id(ctx.now, &random_suffix()).map_err(spec_error)?;
+    let path = root.approval_path(&args.category_name, &id).map_err(spec_error)?;
+    // The document under review must be inside the project's roots.
+    ctx.project.resolve(&args.file_path).map_err(|e| e.to_error_body())?;
+    let text = new_approval(&id, &args.title, &args.file_path, args.category, &args.category_name, &args.kind, ctx.now)
+        .map_err(spec_error)?;
+    let approval = parse_approval(&text).map_err(spec_error)?;
+    let snapshot = take_snapshot(ctx, root, &approval, SnapshotTrigger::Initial)?;
+    let hash = ctx.write(&path, &text, None)?;
+    let mut value = approval_json(&path, &approval);
+    value["hash"] = json!(hash);
+    value["snapshot_version"] = json!(snapshot);
+    Ok(value)
+}

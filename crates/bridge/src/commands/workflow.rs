@@ -1,0 +1,203 @@
+//! Spec and steering commands on a spec-workflow / spec-context project.
+//!
+//! Archiving moves `{root}/specs/{name}` to `{root}/archive/specs/{name}` (and
+//! back), as spec-workflow's dashboard does.
+
+use super::model::{progress_json, Model};
+use super::{check_base_required, not_found, spec_error, to_value, wrong_layout, Ctx};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use specbridge_protocol::ErrorBody;
+use specbridge_specs::{parse_tasks, set_task_status, TaskStatus, WorkflowProject, WorkflowSpec};
+
+pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root()?;
+    let model = ctx.model()?;
+    let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
+    match ctx.command.name.as_str() {
+        "spec-list" => Ok(Value::Array(w.specs.iter().map(summary).collect())),
+        "spec-archived-list" => Ok(Value::Array(w.archived_specs.iter().map(summary).collect())),
+        "spec-read" => spec_read(ctx, w, false),
+        "spec-archived-read" => spec_read(ctx, w, true),
+        "task-progress" => {
+            let args: NameArgs = ctx.args()?;
+            find(&w.specs, &args.name)?;
+            let rel = root.spec_document_path(&args.name, "tasks").map_err(spec_error)?;
+            let (text, hash) = ctx.read_existing(&rel)?;
+            let progress = specbridge_specs::task_progress(&text);
+            Ok(json!({ "name": args.name, "path": rel, "hash": hash, "progress": progress_json(&progress),
+                "tasks": to_value(&parse_tasks(&text))? }))
+        }
+        "spec-document-write" => {
+            let args: DocumentWriteArgs = ctx.args()?;
+            let document = args.document.strip_suffix(".md").unwrap_or(&args.document);
+            let rel = root.spec_document_path(&args.name, document).map_err(spec_error)?;
+            let current = ctx.read_text(&rel)?;
+            check_base_required(args.base_hash.as_deref(), current.as_ref())?;
+            let hash = ctx.write(&rel, &args.content, current.as_ref().map(|c| c.1.as_str()))?;
+            Ok(json!({ "name": args.name, "document": document, "path": rel, "hash": hash }))
+        }
+        "task-status-update" => {
+            let args: TaskArgs = ctx.args()?;
+            let rel = root.spec_document_path(&args.name, "tasks").map_err(spec_error)?;
+            let current = ctx.read_existing(&rel)?;
+            ctx.check_base(args.base_hash.as_deref(), Some(&current))?;
+            let status = TaskStatus::from_name(&args.status).map_err(spec_error)?;
+            let text = set_task_status(&current.0, &args.task_id, status).map_err(spec_error)?;
+            let hash = ctx.write(&rel, &text, Some(&current.1))?;
+            // The REST names (`completed`, not the crate's `done`), as the caller sent them.
+            let status = match status {
+                TaskStatus::Pending => "pending",
+                TaskStatus::InProgress => "in-progress",
+                TaskStatus::Done => "completed",
+                TaskStatus::Blocked => "blocked",
+            };
+            Ok(json!({ "name": args.name, "task_id": args.task_id, "status": status, "path": rel, "hash": hash,
+                "progress": progress_json(&specbridge_specs::task_progress(&text)) }))
+        }
+        "spec-archive" => {
+            let args: NameArgs = ctx.args()?;
+            let from = root.spec_dir(&args.name).map_err(spec_error)?;
+            let to = root.archived_spec_dir(&args.name).map_err(spec_error)?;
+            ctx.move_dir(&from, &to)?;
+            Ok(json!({ "name": args.name, "from": from, "to": to }))
+        }
+        "spec-unarchive" => {
+            let args: NameArgs = ctx.args()?;
+            let from = root.archived_spec_dir(&args.name).map_err(spec_error)?;
+            let to = root.spec_dir(&args.name).map_err(spec_error)?;
+            ctx.move_dir(&from, &to)?;
+            Ok(json!({ "name": args.name, "from": from, "to": to }))
+        }
+        other => Err(wrong_layout(other, ctx.project.layout)),
+    }
+}
+
+#[derive(Deserialize)]
+struct NameArgs {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ReadArgs {
+    name: String,
+    #[serde(default)]
+    document: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DocumentWriteArgs {
+    name: String,
+    document: String,
+    content: String,
+    #[serde(default)]
+    base_hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskArgs {
+    name: String,
+    task_id: String,
+    status: String,
+    #[serde(default)]
+    base_hash: Option<String>,
+}
+
+fn find<'w>(specs: &'w [WorkflowSpec], name: &str) -> Result<&'w WorkflowSpec, ErrorBody> {
+    specs.iter().find(|s| s.name == name).ok_or_else(|| not_found(format!("spec {name:?}")))
+}
+
+/// spec-workflow keeps no status field: it is derived from the tasks, as its
+/// dashboard does (all done: `complete`; any started: `in-progress`), else
+/// from the furthest document present.
+fn derived_status(spec: &WorkflowSpec) -> &'static str {
+    let progress = spec.task_progress.unwrap_or_default();
+    if progress.total > 0 && progress.done == progress.total {
+        "complete"
+    } else if progress.done + progress.in_progress > 0 {
+        "in-progress"
+    } else if spec.documents.iter().any(|d| d.name == "tasks") {
+        "tasks"
+    } else if spec.documents.iter().any(|d| d.name == "design") {
+        "design"
+    } else {
+        "requirements"
+    }
+}
+
+/// The REST list shape of a spec.
+fn summary(spec: &WorkflowSpec) -> Value {
+    json!({
+        "name": spec.name,
+        "title": spec.display_name,
+        "status": derived_status(spec),
+        "priority": null,
+        "tags": [],
+        "depends_on": [],
+        "documents": spec.documents.iter().map(|d| d.name).collect::<Vec<_>>(),
+        "task_progress": progress_json(&spec.task_progress.unwrap_or_default()),
+        "last_modified": spec.last_modified,
+    })
+}
+
+fn spec_read(ctx: &Ctx<'_>, w: &WorkflowProject, archived: bool) -> Result<Value, ErrorBody> {
+    let args: ReadArgs = ctx.args()?;
+    let spec = find(if archived { &w.archived_specs } else { &w.specs }, &args.name)?;
+    let mut value = summary(spec);
+    let wanted = args.document.as_deref().map(|d| d.strip_suffix(".md").unwrap_or(d));
+    let mut documents = Vec::new();
+    for doc in &spec.documents {
+        if wanted.is_some_and(|w| w != doc.name) {
+            continue;
+        }
+        let (content, hash) = ctx.read_existing(&doc.path)?;
+        documents.push(json!({ "name": doc.name, "path": doc.path, "hash": hash, "content": content }));
+    }
+    if let Some(wanted) = wanted {
+        return documents.pop().ok_or_else(|| not_found(format!("document {wanted:?} of spec {:?}", args.name)));
+    }
+    value["documents"] = Value::Array(documents);
+    value["archived"] = json!(archived);
+    Ok(value)
+}
+
+#[derive(Deserialize)]
+struct SteeringArgs {
+    #[serde(alias = "name")]
+    doc: String,
+}
+
+#[derive(Deserialize)]
+struct SteeringWriteArgs {
+    #[serde(alias = "name")]
+    doc: String,
+    content: String,
+    #[serde(default)]
+    base_hash: Option<String>,
+}
+
+/// `steering-status`, `steering-read`, `steering-write`.
+pub(super) fn steering(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root()?;
+    match ctx.command.name.as_str() {
+        "steering-status" => {
+            let model = ctx.model()?;
+            let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
+            to_value(&w.steering)
+        }
+        "steering-read" => {
+            let args: SteeringArgs = ctx.args()?;
+            let rel = root.steering_path(&args.doc).map_err(spec_error)?;
+            let (content, hash) = ctx.read_existing(&rel)?;
+            Ok(json!({ "doc": args.doc.trim_end_matches(".md"), "path": rel, "hash": hash, "content": content }))
+        }
+        _ => {
+            let args: SteeringWriteArgs = ctx.args()?;
+            let rel = root.steering_path(&args.doc).map_err(spec_error)?;
+            let current = ctx.read_text(&rel)?;
+            check_base_required(args.base_hash.as_deref(), current.as_ref())?;
+            let hash = ctx.write(&rel, &args.content, current.as_ref().map(|c| c.1.as_str()))?;
+            Ok(json!({ "doc": args.doc.trim_end_matches(".md"), "path": rel, "hash": hash }))
+        }
+    }
+}
