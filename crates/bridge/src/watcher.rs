@@ -313,23 +313,26 @@ mod tests {
         let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
         let (tx, mut rx) = mpsc::channel(16);
         let watching =
-            start(projects, CoreHandle::new(tx), Duration::from_millis(40), Duration::from_millis(250)).unwrap();
+            start(projects, CoreHandle::new(tx), Duration::from_millis(250), Duration::from_secs(2)).unwrap();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(watching.run(cancel.clone()));
 
+        // The debounce is long here so that a loaded CI machine still writes the
+        // whole burst inside one window (with 40 ms it flaked at 39.6 ms); the
+        // assertion below is the test's precondition, not a speed target.
         let started = std::time::Instant::now();
         for i in 0..20 {
             std::fs::write(dir.path().join(format!("specs/{i:02}.md")), format!("# {i}\n")).unwrap();
         }
         std::fs::write(dir.path().join("specs/.x.md.1.specbridge-tmp"), "ours").unwrap();
         std::fs::write(dir.path().join("outside.md"), "not watched").unwrap();
-        assert!(started.elapsed() < Duration::from_millis(20), "the burst took {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_millis(200), "the burst took {:?}", started.elapsed());
 
         let (project, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("one batch");
         assert_eq!(project, "p");
         assert_eq!(paths.len(), 20, "{paths:?}");
         assert!(paths.iter().all(|p| p.starts_with("specs/") && p.ends_with(".md")));
-        assert!(next_changed(&mut rx, Duration::from_millis(400)).await.is_none(), "exactly one batch");
+        assert!(next_changed(&mut rx, Duration::from_millis(600)).await.is_none(), "exactly one batch");
         cancel.cancel();
         task.await.unwrap();
     }
