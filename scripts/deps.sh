@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
   curl                        # demo.sh talks to the hub with curl
+  chromium                    # the dashboard's browser end-to-end tests (playwright-core drives it)
 )
 
 missing=()

@@ -1,0 +1,147 @@
+// What views share: the context, the offline note, write handling and the conflict dialog.
+
+import { ApiFailure, type MachineView, type WriteAnswer } from "../api";
+import { ago, h, toast } from "../dom";
+import type { Live, LiveEvent } from "../live";
+
+export interface Ctx {
+  live: Live;
+  rerender: () => void;
+}
+
+/** A rendered page; `update` sees every live event while it is shown. */
+export interface View {
+  el: HTMLElement;
+  update?: (event: LiveEvent) => void;
+  dispose?: () => void;
+}
+
+export interface Target {
+  machine: string;
+  project: string;
+}
+
+/** Machines whose user chose to queue edits while they are offline. */
+const queueing = new Set<string>();
+
+export function machineOf(ctx: Ctx, target: Target): MachineView | undefined {
+  return ctx.live.machine(target.machine);
+}
+
+/** Whether edits may be made now: the machine is online, or the user opted into the queue. */
+export function canEdit(ctx: Ctx, target: Target): boolean {
+  const m = machineOf(ctx, target);
+  return !!m && (m.online || queueing.has(m.id));
+}
+
+export function wantsQueue(ctx: Ctx, target: Target): boolean {
+  const m = machineOf(ctx, target);
+  return !!m && !m.online && queueing.has(m.id);
+}
+
+export function projectHref(t: Target, ...rest: string[]): string {
+  return `#/m/${encodeURIComponent(t.machine)}/p/${encodeURIComponent(t.project)}${rest.map((r) => "/" + encodeURIComponent(r)).join("")}`;
+}
+
+export function statusBadge(m: MachineView): HTMLElement {
+  return m.online
+    ? h("span", { class: "badge badge-online" }, "online")
+    : h("span", { class: "badge badge-offline", title: `last seen ${new Date(m.last_seen_ms).toLocaleString()}` }, "offline");
+}
+
+/** The note shown on every page of an offline machine, with the queue opt-in. */
+export function offlineNote(ctx: Ctx, target: Target): HTMLElement | null {
+  const m = machineOf(ctx, target);
+  if (!m || m.online) return null;
+  const box = h("input", { type: "checkbox", id: "queue-opt-in", checked: queueing.has(m.id) });
+  box.addEventListener("change", () => {
+    if (box.checked) queueing.add(m.id);
+    else queueing.delete(m.id);
+    ctx.rerender();
+  });
+  return h(
+    "div",
+    { class: "offline-note", role: "note", "data-testid": "offline-note" },
+    h("strong", {}, `${m.name} is offline`),
+    ` (last seen ${ago(m.last_seen_ms)}). You are looking at its last-known files, read-only: edits need the machine to apply them.`,
+    h("label", { class: "queue-opt" }, box, " Queue my edits and apply them when it reconnects"),
+  );
+}
+
+/** Reports a write's answer; a conflict goes to `onConflict`. Returns the answer, or null when nothing happened. */
+export async function runWrite(
+  ctx: Ctx,
+  target: Target,
+  write: () => Promise<WriteAnswer>,
+  onConflict?: (current: string, currentHash: string | null) => void,
+): Promise<WriteAnswer | null> {
+  const name = machineOf(ctx, target)?.name ?? target.machine;
+  try {
+    const answer = await write();
+    if (answer.status === "queued") toast(`Queued: applies when ${name} reconnects`, "info");
+    else toast(`Saved on ${name}`, "ok");
+    return answer;
+  } catch (err) {
+    if (err instanceof ApiFailure && err.body.code === "conflict" && onConflict) {
+      const content = err.body.details?.current_content;
+      const text = content ? (content.encoding === "utf8" ? content.data : atob(content.data)) : "";
+      onConflict(text, err.body.details?.current_hash ?? null);
+      return null;
+    }
+    const hint = err instanceof ApiFailure && err.body.hint ? ` ${err.body.hint}` : "";
+    toast(`Not saved: ${(err as Error).message}.${hint}`, "error");
+    return null;
+  }
+}
+
+/** Both versions side by side; the user reloads theirs or knowingly overwrites with theirs as base. */
+export function conflictDialog(opts: {
+  what: string;
+  mine: string;
+  mineLabel?: string;
+  theirs: string;
+  onReload: () => void;
+  onOverwrite: () => void;
+  overwriteLabel?: string;
+}): void {
+  const dialog = h(
+    "dialog",
+    { class: "conflict", "data-testid": "conflict-dialog", "aria-labelledby": "conflict-title" },
+    h("h2", { id: "conflict-title" }, "This file changed on the machine"),
+    h(
+      "p",
+      {},
+      `${opts.what} was edited on the machine after you loaded it. Nothing was overwritten. Compare both versions, then reload theirs or overwrite it knowingly.`,
+    ),
+    h(
+      "div",
+      { class: "versions" },
+      h("section", {}, h("h3", {}, opts.mineLabel ?? "Your version"), h("pre", { class: "mine" }, opts.mine)),
+      h("section", {}, h("h3", {}, "Version on the machine"), h("pre", { class: "theirs" }, opts.theirs)),
+    ),
+  );
+  const close = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  dialog.append(
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { class: "secondary", onclick: close }, "Cancel"),
+      h("button", { onclick: () => (close(), opts.onReload()) }, "Reload their version"),
+      h("button", { class: "danger", onclick: () => (close(), opts.onOverwrite()) }, opts.overwriteLabel ?? "Overwrite with mine"),
+    ),
+  );
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+/** Whether an event says files of this project changed (optionally one of `paths`). */
+export function touches(event: LiveEvent, target: Target, ctx: Ctx, paths?: string[]): boolean {
+  const m = machineOf(ctx, target);
+  if (!m) return false;
+  if (event.type === "machine") return event.machine.id === m.id;
+  if (event.type !== "file_changed" || event.machine !== m.id || event.project !== target.project) return false;
+  return !paths || event.paths.some((p) => paths.includes(p));
+}
