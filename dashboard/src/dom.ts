@@ -13,6 +13,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     if (value === null || value === undefined || value === false) continue;
     if (key.startsWith("on") && typeof value === "function") {
       el.addEventListener(key.slice(2), value as EventListener);
+    } else if (key === "style") {
+      // Through the CSSOM: the hub's CSP refuses inline style attributes.
+      el.style.cssText = String(value);
     } else if (key === "value" && "value" in el) {
       (el as HTMLInputElement).value = String(value);
     } else if (value === true) {

@@ -94,6 +94,36 @@ export async function runWrite(
   }
 }
 
+/** For each line of `a` and `b`, whether it is absent from the other side (a line LCS). */
+export function changedLines(a: string[], b: string[]): [boolean[], boolean[]] {
+  const n = a.length;
+  const m = b.length;
+  if (n * m > 4_000_000) return [a.map((l, i) => l !== b[i]), b.map((l, i) => l !== a[i])];
+  const dp = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) dp[i][j] = a[i] === b[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
+  const ca = a.map(() => true);
+  const cb = b.map(() => true);
+  let i = 0;
+  let j = 0;
+  while (i < n && j < m) {
+    if (a[i] === b[j]) {
+      ca[i++] = false;
+      cb[j++] = false;
+    } else if (dp[i + 1][j] >= dp[i][j + 1]) i++;
+    else j++;
+  }
+  return [ca, cb];
+}
+
+function versionPre(cls: string, lines: string[], changed: boolean[]): HTMLElement {
+  return h(
+    "pre",
+    { class: cls },
+    lines.map((line, i) => h("span", { class: changed[i] ? "line changed" : "line" }, line === "" ? " " : line)),
+  );
+}
+
 /** Both versions side by side; the user reloads theirs or knowingly overwrites with theirs as base. */
 export function conflictDialog(opts: {
   what: string;
@@ -104,6 +134,9 @@ export function conflictDialog(opts: {
   onOverwrite: () => void;
   overwriteLabel?: string;
 }): void {
+  const mine = opts.mine.split("\n");
+  const theirs = opts.theirs.split("\n");
+  const [changedMine, changedTheirs] = changedLines(mine, theirs);
   const dialog = h(
     "dialog",
     { class: "conflict", "data-testid": "conflict-dialog", "aria-labelledby": "conflict-title" },
@@ -111,13 +144,13 @@ export function conflictDialog(opts: {
     h(
       "p",
       {},
-      `${opts.what} was edited on the machine after you loaded it. Nothing was overwritten. Compare both versions, then reload theirs or overwrite it knowingly.`,
+      `${opts.what} was edited on the machine after you loaded it. Nothing was overwritten. Changed lines are highlighted. Reload their version (your edit is dropped) or overwrite it knowingly.`,
     ),
     h(
       "div",
       { class: "versions" },
-      h("section", {}, h("h3", {}, opts.mineLabel ?? "Your version"), h("pre", { class: "mine" }, opts.mine)),
-      h("section", {}, h("h3", {}, "Version on the machine"), h("pre", { class: "theirs" }, opts.theirs)),
+      h("section", {}, h("h3", {}, opts.mineLabel ?? "Your version"), versionPre("mine", mine, changedMine)),
+      h("section", {}, h("h3", {}, "Version on the machine"), versionPre("theirs", theirs, changedTheirs)),
     ),
   );
   const close = () => {
@@ -135,6 +168,11 @@ export function conflictDialog(opts: {
   );
   document.body.append(dialog);
   dialog.showModal();
+  // Bring the first difference into view on both sides.
+  for (const pre of dialog.querySelectorAll<HTMLElement>(".versions pre")) {
+    const first = pre.querySelector<HTMLElement>(".changed");
+    if (first) pre.scrollTop = Math.max(0, first.offsetTop - 40); // the pre is the offset parent
+  }
 }
 
 /** Whether an event says files of this project changed (optionally one of `paths`). */

@@ -48,7 +48,9 @@ export async function renderSpec(ctx: Ctx, target: Target, name: string): Promis
     const file = await api.content(target.machine, target.project, spec.path);
     const others = model.files.filter((f) => f.path.startsWith(`specs/${name}/`) && f.path !== spec.path);
     paths = [spec.path, ...others.map((f) => f.path)];
-    const { frontmatter, body } = splitFrontmatter(file.content);
+    const { frontmatter, body: full } = splitFrontmatter(file.content);
+    // The title is the page's heading already: do not show it twice.
+    const body = spec.title ? full.replace(/^\s*# .*\r?\n/, "") : full;
     const editable = canEdit(ctx, target);
     fill(el, 
       crumbs(ctx, target, name),
