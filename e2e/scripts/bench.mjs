@@ -6,6 +6,7 @@
 
 import { World, sleep } from "../lib/harness.mjs";
 
+const BENCH = "specs/001-user-login/BENCH.md";
 const iterations = Number(process.argv[2] ?? 100);
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -16,11 +17,13 @@ const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed
 const w = await World.start({ workflow: false });
 try {
   const page = await w.page();
+  page.on("crash", () => console.error("page crashed"));
+  page.on("close", () => console.error("page closed"));
   const wsUrl = w.url.replace("http", "ws") + "/ws/dashboard";
 
   async function fileToEvent(dashboards) {
     await page.evaluate(
-      ({ url, n }) =>
+      ({ url, n, bench }) =>
         new Promise((resolve) => {
           window.__arrivals = [];
           window.__sockets = [];
@@ -30,20 +33,20 @@ try {
             s.onmessage = (m) => {
               const msg = JSON.parse(m.data);
               if (msg.type === "state" && ++open === n) resolve();
-              if (msg.type === "file_changed" && msg.paths.includes("bench.md")) {
+              if (msg.type === "file_changed" && msg.paths.includes(bench)) {
                 window.__arrivals.push({ socket: i, at: performance.timeOrigin + performance.now() });
               }
             };
             window.__sockets.push(s);
           }
         }),
-      { url: wsUrl, n: dashboards },
+      { url: wsUrl, n: dashboards, bench: BENCH },
     );
     const latencies = [];
     for (let i = 0; i < iterations; i++) {
       await page.evaluate(() => (window.__arrivals = []));
       const start = Date.now();
-      w.write("bench.md", `# bench ${i}\n`);
+      w.write(BENCH, `# bench ${i}\n`);
       const deadline = Date.now() + 5000;
       let arrivals = [];
       while (Date.now() < deadline) {
@@ -58,7 +61,7 @@ try {
     return latencies;
   }
 
-  w.write("bench.md", "# bench\n");
+  w.write(BENCH, "# bench\n");
   await sleep(500);
   const one = await fileToEvent(1);
   const fifty = await fileToEvent(50);
@@ -66,13 +69,13 @@ try {
   // Dashboard edit -> disk -> answer shown, through the same route the editor uses.
   const machine = w.machineId;
   const edits = await page.evaluate(
-    async ({ machine, n }) => {
+    async ({ machine, n, bench }) => {
       const base = `/v1/machines/${encodeURIComponent(machine)}/projects/sample-project`;
-      let hash = (await (await fetch(`${base}/content/bench.md`)).json()).hash;
+      let hash = (await (await fetch(`${base}/content/${bench}`)).json()).hash;
       const out = [];
       for (let i = 0; i < n; i++) {
         const t0 = performance.now();
-        const res = await fetch(`${base}/documents/bench.md`, {
+        const res = await fetch(`${base}/documents/${bench}`, {
           method: "PUT",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ content: `# edit ${i}\n`, base_hash: hash }),
@@ -85,9 +88,9 @@ try {
       }
       return out;
     },
-    { machine, n: iterations },
+    { machine, n: iterations, bench: BENCH },
   );
-  const onDisk = w.read("bench.md");
+  const onDisk = w.read(BENCH);
   if (onDisk !== `# edit ${iterations - 1}\n`) throw new Error(`last edit not on disk: ${JSON.stringify(onDisk)}`);
 
   console.log(`file saved -> dashboard WS event, 1 dashboard:   ${fmt(one)}`);
