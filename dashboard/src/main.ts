@@ -3,7 +3,7 @@
 
 import "./style.css";
 import { api } from "./api";
-import { h } from "./dom";
+import { h, toast } from "./dom";
 import { Live, type LiveEvent } from "./live";
 import { renderHome } from "./views/home";
 import { renderLogin, renderPairing, renderQueue } from "./views/misc";
@@ -103,6 +103,12 @@ live.on((event: LiveEvent) => {
     live.stop();
     location.hash = "#/login";
     return;
+  }
+  if (event.type === "command_result" && event.result.replayed) {
+    // Results of queued edits arrive whenever the machine returns: say what happened.
+    const r = event.result;
+    if (r.error) toast(`Queued edit not applied (${r.error.code}): ${r.summary}. ${r.error.hint ?? ""}`, "error");
+    else toast(`Queued edit applied: ${r.summary}`, "ok");
   }
   if (event.type === "link") {
     document.getElementById("link-state")?.replaceWith(indicator());

@@ -38,7 +38,7 @@ try {
     await page.click('[data-testid="save"]');
     await page.waitForSelector('[data-testid="conflict-dialog"]');
     await shot("conflict");
-    await page.click("text=Reload their version");
+    await page.click(`button:has-text("Reload their version")`);
     w.write(README, original);
     await page.goto(w.projectUrl("checkout-app", "wf", "checkout"));
     await page.waitForSelector("[data-task]");

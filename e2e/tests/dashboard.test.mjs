@@ -63,7 +63,7 @@ describe("dashboard against a real hub and bridge", () => {
     assert.match(await dialog.locator("pre.mine").innerText(), /User login \(browser\)/);
     assert.match(await dialog.locator("pre.theirs").innerText(), /User login \(disk\)/);
     assert.match(w.read(README), /User login \(disk\)/, "nothing was overwritten yet");
-    await dialog.locator("text=Overwrite with mine").click();
+    await dialog.locator(`button:has-text("Overwrite with mine")`).click();
     await waitFor(() => /User login \(browser\)/.test(w.read(README)), "the knowing overwrite on disk");
   });
 
@@ -76,7 +76,7 @@ describe("dashboard against a real hub and bridge", () => {
     await page.waitForSelector('[data-testid="editor-notice"]:has-text("changed on the machine")');
     await page.click('[data-testid="save"]');
     await page.locator('[data-testid="conflict-dialog"]').waitFor();
-    await page.click("text=Reload their version");
+    await page.click(`button:has-text("Reload their version")`);
     const value = await area.inputValue();
     assert.match(value, /theirs/);
     assert.doesNotMatch(value, /mine/);
@@ -124,6 +124,8 @@ describe("dashboard against a real hub and bridge", () => {
     await page.waitForSelector(`[data-queued="${queued[0].id}"]`);
     await w.startBridge();
     await waitFor(() => /^status: in-progress$/m.test(w.read("specs/002-password-reset/README.md")), "the queued edit on disk");
+    // The result is pushed to the dashboard.
+    await page.waitForSelector("text=Queued edit applied: 002-password-reset: status -> in-progress");
     await page.waitForSelector("text=Nothing is queued.");
     assert.deepEqual(await w.api("/v1/queue"), []);
   });

@@ -49,6 +49,41 @@ export function statusSelect(ctx: Ctx, target: Target, spec: SpecView, onDone: (
   return select;
 }
 
+export const PRIORITIES = ["low", "medium", "high", "critical"] as const;
+
+/** The priority control of a spec's page. */
+export function prioritySelect(ctx: Ctx, target: Target, spec: SpecView, onDone: () => void): HTMLSelectElement {
+  const select = h(
+    "select",
+    { "aria-label": `Priority of ${spec.name}`, disabled: !canEdit(ctx, target) },
+    PRIORITIES.map((p) => h("option", { value: p, selected: p === spec.priority }, p)),
+  );
+  if (!spec.priority) select.prepend(h("option", { value: "", selected: true, disabled: true }, "(none)"));
+  select.addEventListener("change", () => {
+    select.disabled = true;
+    const priority = select.value;
+    void runWrite(
+      ctx,
+      target,
+      () => api.setFrontmatter(target.machine, target.project, spec.name, { priority }, spec.hash, wantsQueue(ctx, target)),
+      (theirs) =>
+        conflictDialog({
+          what: spec.path,
+          mine: `priority: ${priority}`,
+          mineLabel: "Your change",
+          theirs,
+          onReload: onDone,
+          onOverwrite: () =>
+            void runWrite(ctx, target, () =>
+              api.setFrontmatter(target.machine, target.project, spec.name, { priority }, null, wantsQueue(ctx, target)),
+            ).then(onDone),
+          overwriteLabel: "Apply my change to their version",
+        }),
+    ).then(onDone);
+  });
+  return select;
+}
+
 export function progress(p: TaskProgress | null | undefined, label = "tasks"): HTMLElement | null {
   if (!p || p.total === 0) return null;
   const pct = Math.round((p.done / p.total) * 100);

@@ -144,7 +144,7 @@ export function conflictDialog(opts: {
     h(
       "p",
       {},
-      `${opts.what} was edited on the machine after you loaded it. Nothing was overwritten. Changed lines are highlighted. Reload their version (your edit is dropped) or overwrite it knowingly.`,
+      `${opts.what} was edited on the machine after you loaded it. Nothing was overwritten. Changed lines are highlighted. Take their version (your edit is dropped) or overwrite it knowingly.`,
     ),
     h(
       "div",

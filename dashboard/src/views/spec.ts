@@ -4,7 +4,7 @@
 import { api, type FileContent } from "../api";
 import { fill, h, toast } from "../dom";
 import { renderMarkdown, splitFrontmatter } from "../markdown";
-import { statusSelect } from "./project";
+import { prioritySelect, statusSelect } from "./project";
 import {
   canEdit,
   conflictDialog,
@@ -63,6 +63,7 @@ export async function renderSpec(ctx: Ctx, target: Target, name: string): Promis
           "div",
           { class: "controls" },
           h("label", {}, "Status ", statusSelect(ctx, target, spec, () => void load())),
+          h("label", {}, "Priority ", prioritySelect(ctx, target, spec, () => void load())),
           editable
             ? h("a", { class: "button", href: projectHref(target, "edit", spec.path), "data-testid": "edit-spec" }, "Edit")
             : h("button", { disabled: true, title: "The machine is offline", "data-testid": "edit-spec" }, "Edit"),
