@@ -108,6 +108,17 @@ impl FromRequestParts<Arc<HubState>> for Viewer {
     }
 }
 
+/// Whether the page was loaded over https (directly, or through a TLS-terminating proxy).
+fn behind_https(headers: &HeaderMap) -> bool {
+    let value =
+        |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    value(header::ORIGIN).starts_with("https://")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
 /// The error for a request from another site's page.
 pub(crate) fn cross_origin() -> ApiError {
     ApiError::new(ErrorCode::Forbidden, "request from another origin")
@@ -143,7 +154,11 @@ async fn login(
             .hint("create one on the hub with `specbridge-hub token create --kind user --name me`"));
     };
     let id = hub.dash.sessions.create(&principal.account_id);
-    let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
+    let mut cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
+    if behind_https(&headers) {
+        // Only then: a `Secure` cookie is never sent back over plain http://127.0.0.1.
+        cookie.push_str("; Secure");
+    }
     let mut response = Json(serde_json::json!({ "account": principal.account_id })).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -183,6 +198,14 @@ mod tests {
         assert!(same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7700")])));
         assert!(!same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://evil.example")])));
         assert!(!same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7701")])));
+    }
+
+    #[test]
+    fn secure_cookies_only_behind_https() {
+        assert!(behind_https(&headers(&[("origin", "https://hub.example")])));
+        assert!(behind_https(&headers(&[("x-forwarded-proto", "https")])));
+        assert!(!behind_https(&headers(&[("origin", "http://127.0.0.1:7700")])));
+        assert!(!behind_https(&headers(&[])));
     }
 
     #[test]
