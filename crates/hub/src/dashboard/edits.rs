@@ -302,7 +302,12 @@ async fn approval(
         .into_iter()
         .collect();
     let updated = apply_action(&text, action, body.response.as_deref(), &comments, now()).map_err(spec_error)?;
-    let summary = format!("{title}: {action:?}");
+    let verb = match action {
+        ApprovalAction::Approve => "approve",
+        ApprovalAction::Reject => "reject",
+        ApprovalAction::NeedsRevision => "needs revision",
+    };
+    let summary = format!("{title}: {verb}");
     let write = Write {
         machine,
         project,
