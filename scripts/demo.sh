@@ -16,6 +16,13 @@ work="${SPECBRIDGE_DEMO_DIR:-$PWD/.specbridge-dev}"
 hub_url="http://127.0.0.1:$port"
 
 ./scripts/deps.sh
+# The hub embeds the web dashboard at build time; without npm it serves a page saying how to build it.
+if command -v npm >/dev/null; then
+  [ -x node_modules/.bin/vite ] || npm ci --no-audit --no-fund --loglevel=error
+  npm run build --silent -w dashboard >/dev/null
+else
+  echo "npm not found: the hub will serve a placeholder instead of the dashboard (install Node.js 20+)" >&2
+fi
 cargo build --quiet --locked -p specbridge-hub -p specbridge-cli
 bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug"
 
@@ -74,23 +81,30 @@ if [ "$smoke" = 1 ]; then
   sed 's/status: in-progress/status: complete/' "$work/sample-project/$spec" >"$work/edited.md"
   api -X PUT -H "If-Match: \"$hash\"" --data-binary @"$work/edited.md" "$files/$spec" >/dev/null || fail "write was refused"
   grep -q "status: complete" "$work/sample-project/$spec" || fail "write did not land on disk"
-  # 3. A stale base hash is a conflict and changes nothing.
+  # 3. The hub serves the built dashboard (not the placeholder page).
+  curl -fsS "$hub_url/" | grep -q '<div id="app">' || fail "the dashboard page is not served"
+  # 4. A stale base hash is a conflict and changes nothing.
   code="$(curl -sS -o /dev/null -w '%{http_code}' "${auth[@]}" -X PUT -H "If-Match: \"$hash\"" --data-binary 'clobber' "$files/$spec")"
   [ "$code" = 409 ] || fail "stale write answered $code, expected 409"
   grep -q "status: complete" "$work/sample-project/$spec" || fail "conflicting write changed the file"
-  echo "smoke: 3 passed, 0 failed"
+  echo "smoke: 4 passed, 0 failed"
   exit 0
 fi
 
 cat <<MSG
 
 specbridge is running.
+  dashboard:  $hub_url/          (sign in with the API token below)
   hub:        $hub_url          (logs: $work/hub.log)
   bridge:     sharing $work/sample-project   (logs: $work/bridge.log)
   machine:    $machine
   API token:  $user_token
 
-Try:
+Open the dashboard, sign in with the token, open sample-project and change a spec's
+status: the file changes in $work/sample-project at once. Edit a file there and the
+page follows; edit the same file in both places and the dashboard shows both versions.
+
+Or with curl:
   curl -H 'Authorization: Bearer $user_token' $hub_url/v1/machines
   curl -H 'Authorization: Bearer $user_token' $files
   curl -H 'Authorization: Bearer $user_token' $files/$spec

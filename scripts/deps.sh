@@ -7,6 +7,7 @@ packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
   curl                        # demo.sh talks to the hub with curl
   systemd                     # systemd-analyze verifies the headless service unit
+  chromium                    # the dashboard's browser end-to-end tests (playwright-core drives it)
 )
 
 missing=()

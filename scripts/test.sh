@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+./scripts/test-dashboard.sh
 ./scripts/demo.sh --smoke
 ./scripts/test-installers.sh

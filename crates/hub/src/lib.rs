@@ -9,6 +9,7 @@
 mod api;
 mod api_specs;
 mod auth;
+mod dashboard;
 mod error;
 mod router;
 mod session;
@@ -94,6 +95,7 @@ pub(crate) struct HubState {
     pub(crate) config: HubConfig,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) router: Router,
+    pub(crate) dash: dashboard::Dashboard,
     pub(crate) stats: Stats,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
@@ -129,10 +131,12 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     let sqlite = SqliteStore::open(&config.data_dir).await?;
     sqlite.mark_all_offline().await?;
     let addr = listener.local_addr()?;
+    let (dash, kicks) = dashboard::Dashboard::new();
     let state = Arc::new(HubState {
         config,
         store: Arc::new(sqlite.clone()),
         router: Router::default(),
+        dash,
         stats: Stats::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -140,8 +144,10 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     let app = axum::Router::new()
         .route("/v1/bridge", axum::routing::get(session::upgrade))
         .merge(api_specs::routes())
+        .merge(dashboard::routes())
         .merge(api::routes())
         .with_state(state.clone());
+    state.tracker.spawn(dashboard::replay_task(state.clone(), kicks));
     let cancel = state.cancel.clone();
     // Nagle + delayed ACK would hold a small command frame for up to 40 ms
     // behind the previous one; every frame here is latency-sensitive.
@@ -153,7 +159,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     let server = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await
     });
-    tracing::info!(%addr, "hub listening");
+    tracing::info!(%addr, dashboard_embedded = dashboard::embedded(), "hub listening");
     Ok(HubHandle { addr, state, sqlite, server })
 }
 

@@ -9,6 +9,7 @@
 mod sync;
 
 use crate::auth::{self, TokenKind};
+use crate::dashboard::HubEvent;
 use crate::error::ApiError;
 use crate::router::{Outgoing, MAILBOX};
 use crate::store::Principal;
@@ -181,6 +182,7 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let (tx, mut rx) = mpsc::channel(MAILBOX);
     hub.router.register(&hello.machine.id, &session_id, tx);
+    hub.dash.publish(HubEvent::MachineOnline { machine: hello.machine.id.clone() });
     hub.stats.bridges_connected.fetch_add(1, Relaxed);
     tracing::info!(machine = %hello.machine.id, name = %hello.machine.name, session = %session_id, "bridge connected");
 
@@ -215,6 +217,7 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
         if let Err(err) = hub.store.set_presence(&session.machine, false, now_ms()).await {
             tracing::warn!(error = %err, "could not mark machine offline");
         }
+        hub.dash.publish(HubEvent::MachineOffline { machine: session.machine.clone() });
     }
     hub.stats.bridges_connected.fetch_sub(1, Relaxed);
     tracing::info!(machine = %session.machine, session = %session_id, "bridge disconnected");

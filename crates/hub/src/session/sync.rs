@@ -7,6 +7,7 @@
 //! small files costs one commit and one ack, not 100.
 
 use super::{Fatal, Session};
+use crate::dashboard::HubEvent;
 use crate::store::{FileChange, FileRow};
 use specbridge_protocol::{
     content_hash, project_digest, Ack, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
@@ -118,6 +119,7 @@ impl Session {
             Message::Projects(update) => {
                 self.flush().await?;
                 self.hub.store.replace_projects(&self.machine, &update.projects).await?;
+                self.hub.dash.publish(HubEvent::ProjectChanged { machine: self.machine.clone() });
                 self.sync.projects = update.projects.into_iter().map(|p| p.id).collect();
                 let projects = &self.sync.projects;
                 self.sync.manifests.retain(|project, _| projects.contains(project));
@@ -234,7 +236,9 @@ impl Session {
         }
         let changes = std::mem::take(&mut self.sync.pending);
         let seq = self.sync.pending_seq.max(self.sync.stored_seq);
+        let touched = changed_paths(&changes);
         self.hub.store.apply_changes(&self.machine, changes, seq).await?;
+        self.publish_changes(touched);
         self.sync.stored_seq = seq;
         Ok(())
     }
@@ -257,7 +261,9 @@ impl Session {
             .map(|r| FileChange::Delete { project: project.to_owned(), path: r.path.clone() })
             .collect();
         if !stale.is_empty() {
+            let touched = changed_paths(&stale);
             self.hub.store.apply_changes(&self.machine, stale, self.sync.stored_seq).await?;
+            self.publish_changes(touched);
         }
         let mut seen = HashSet::new();
         let wanted: Vec<String> = entries
@@ -279,4 +285,24 @@ impl Session {
         }
         Ok(())
     }
+
+    /// Tells dashboards which files of which projects just changed in the store.
+    fn publish_changes(&self, touched: HashMap<String, Vec<String>>) {
+        for (project, paths) in touched {
+            self.hub.dash.publish(HubEvent::FileChanged { machine: self.machine.clone(), project, paths });
+        }
+    }
+}
+
+/// The paths a batch of changes touches, by project.
+fn changed_paths(changes: &[FileChange]) -> HashMap<String, Vec<String>> {
+    let mut touched: HashMap<String, Vec<String>> = HashMap::new();
+    for change in changes {
+        let (project, path) = match change {
+            FileChange::Upsert { project, row, .. } => (project, &row.path),
+            FileChange::Delete { project, path } => (project, path),
+        };
+        touched.entry(project.clone()).or_default().push(path.clone());
+    }
+    touched
 }

@@ -1,0 +1,227 @@
+//! Who is asking: a browser session (cookie from a token login) or a bearer
+//! user token, and whether a browser request comes from our own origin.
+//!
+//! A login exchanges a user token for a random session id kept only in
+//! memory (hashed), so the token itself never sits in a cookie. Sessions end
+//! on logout, after [`SESSION_TTL`], or when the hub restarts.
+
+use crate::auth::{bearer, hash_secret, TokenKind};
+use crate::error::ApiError;
+use crate::HubState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use rand::RngCore as _;
+use serde::Deserialize;
+use specbridge_protocol::ErrorCode;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Name of the session cookie.
+pub(crate) const COOKIE: &str = "sb_session";
+/// How long a browser session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Browser sessions: hash of the session id -> (account, expiry).
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    inner: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn create(&self, account: &str) -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.retain(|_, (_, expires)| *expires > now);
+        inner.insert(hash_secret(&id), (account.to_owned(), now + SESSION_TTL));
+        id
+    }
+
+    fn account(&self, id: &str) -> Option<String> {
+        let inner = self.lock();
+        let (account, expires) = inner.get(&hash_secret(id))?;
+        (*expires > Instant::now()).then(|| account.clone())
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().remove(&hash_secret(id));
+    }
+}
+
+/// A caller of a dashboard route: a bearer user token or a browser session.
+#[derive(Debug, Clone)]
+pub(crate) struct Viewer {
+    /// The caller's account.
+    pub(crate) account_id: String,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether a request's `Origin` (sent by browsers on WebSocket handshakes and
+/// cross-origin requests) names this hub. No `Origin` means a non-browser client.
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+impl FromRequestParts<Arc<HubState>> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Arc<HubState>) -> Result<Self, Self::Rejection> {
+        if let Some(secret) = bearer(parts.headers.get(header::AUTHORIZATION)) {
+            return match hub.store.authenticate(secret, TokenKind::User).await? {
+                Some(principal) => Ok(Self { account_id: principal.account_id }),
+                None => Err(ApiError::unauthorized("user")),
+            };
+        }
+        // A cookie rides along on cross-site requests too: only our own pages may use it.
+        if !same_origin(&parts.headers) {
+            return Err(cross_origin());
+        }
+        let account = cookie(&parts.headers, COOKIE).and_then(|id| hub.dash.sessions.account(id));
+        account.map(|account_id| Self { account_id }).ok_or_else(|| ApiError::unauthorized("user"))
+    }
+}
+
+/// Whether the page was loaded over https (directly, or through a TLS-terminating proxy).
+fn behind_https(headers: &HeaderMap) -> bool {
+    let value =
+        |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    value(header::ORIGIN).starts_with("https://")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The error for a request from another site's page.
+pub(crate) fn cross_origin() -> ApiError {
+    ApiError::new(ErrorCode::Forbidden, "request from another origin")
+        .hint("open the dashboard from the hub's own URL; other sites may not use your session")
+}
+
+pub(super) fn routes() -> Router<Arc<HubState>> {
+    Router::new().route("/v1/session", get(whoami).post(login).delete(logout))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    token: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Login { token: *** }")
+    }
+}
+
+async fn login(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    body: Result<Json<Login>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    if !same_origin(&headers) {
+        return Err(cross_origin());
+    }
+    let Json(login) = body?;
+    let Some(principal) = hub.store.authenticate(login.token.trim(), TokenKind::User).await? else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked token")
+            .hint("create one on the hub with `specbridge-hub token create --kind user --name me`"));
+    };
+    let id = hub.dash.sessions.create(&principal.account_id);
+    let mut cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
+    if behind_https(&headers) {
+        // Only then: a `Secure` cookie is never sent back over plain http://127.0.0.1.
+        cookie.push_str("; Secure");
+    }
+    let mut response = Json(serde_json::json!({ "account": principal.account_id })).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+async fn whoami(viewer: Viewer) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "account": viewer.account_id }))
+}
+
+async fn logout(State(hub): State<Arc<HubState>>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie(&headers, COOKIE) {
+        hub.dash.sessions.remove(id);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let expired = HeaderValue::from_static("sb_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    response.headers_mut().insert(header::SET_COOKIE, expired);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn origin_must_match_host_when_present() {
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:7700")])));
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7700")])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://evil.example")])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7701")])));
+    }
+
+    #[test]
+    fn secure_cookies_only_behind_https() {
+        assert!(behind_https(&headers(&[("origin", "https://hub.example")])));
+        assert!(behind_https(&headers(&[("x-forwarded-proto", "https")])));
+        assert!(!behind_https(&headers(&[("origin", "http://127.0.0.1:7700")])));
+        assert!(!behind_https(&headers(&[])));
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let h = headers(&[("cookie", "a=1; sb_session=xyz; b=2")]);
+        assert_eq!(cookie(&h, COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers(&[("cookie", "a=1")]), COOKIE), None);
+    }
+
+    #[test]
+    fn sessions_resolve_until_removed() {
+        let sessions = Sessions::default();
+        let id = sessions.create("acct");
+        assert_eq!(sessions.account(&id).as_deref(), Some("acct"));
+        assert_eq!(sessions.account("other"), None);
+        sessions.remove(&id);
+        assert_eq!(sessions.account(&id), None);
+    }
+}

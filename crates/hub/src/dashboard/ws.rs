@@ -1,0 +1,238 @@
+//! `/ws/dashboard`: the full state on connect, then typed deltas.
+//!
+//! The first event after a quiet spell goes out at once; events arriving
+//! within [`COALESCE`] after it are merged (one `file_changed` per project
+//! with every path, one `machine` per machine, one `queue`) and sent together
+//! when the window closes. A dashboard that falls behind the event bus gets
+//! the full state again. Message shapes are in docs/protocol.md.
+
+use super::auth::{cross_origin, same_origin, Viewer};
+use super::queue::CommandOutcome;
+use super::views::machine_views;
+use super::HubEvent;
+use crate::error::ApiError;
+use crate::HubState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message as Ws, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// How long events after the first of a burst are gathered before sending.
+const COALESCE: Duration = Duration::from_millis(25);
+/// Pings keep proxies from closing an idle dashboard and find dead ones.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+pub(super) fn routes() -> Router<Arc<HubState>> {
+    Router::new().route("/ws/dashboard", get(upgrade))
+}
+
+async fn upgrade(
+    State(hub): State<Arc<HubState>>,
+    headers: HeaderMap,
+    viewer: Viewer,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if !same_origin(&headers) {
+        return Err(cross_origin());
+    }
+    let ws = ws.map_err(|e| ApiError::new(specbridge_protocol::ErrorCode::Invalid, e.body_text()))?;
+    let tracker = hub.tracker.clone();
+    Ok(ws.on_upgrade(move |socket| async move {
+        tracker.track_future(serve(hub, viewer, socket)).await;
+    }))
+}
+
+/// Events gathered during one coalescing window.
+#[derive(Debug, Default)]
+struct Batch {
+    machines: BTreeSet<String>,
+    files: BTreeMap<(String, String), BTreeSet<String>>,
+    results: Vec<CommandOutcome>,
+    queue: bool,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.machines.is_empty() && self.files.is_empty() && self.results.is_empty() && !self.queue
+    }
+
+    fn add(&mut self, event: HubEvent) {
+        match event {
+            HubEvent::MachineOnline { machine }
+            | HubEvent::MachineOffline { machine }
+            | HubEvent::ProjectChanged { machine } => {
+                self.machines.insert(machine);
+            }
+            HubEvent::FileChanged { machine, project, paths } => {
+                self.files.entry((machine, project)).or_default().extend(paths);
+            }
+            HubEvent::CommandResult(outcome) => self.results.push(outcome),
+            HubEvent::QueueChanged { .. } => self.queue = true,
+        }
+    }
+}
+
+/// One dashboard connection.
+struct Feed {
+    hub: Arc<HubState>,
+    account: String,
+    /// Machines known to be the account's (events about others are dropped).
+    mine: HashSet<String>,
+}
+
+impl Feed {
+    async fn owns(&mut self, machine: &str) -> bool {
+        if self.mine.contains(machine) {
+            return true;
+        }
+        match self.hub.store.find_machine(&self.account, machine).await {
+            Ok(Some(row)) if row.id == machine => {
+                self.mine.insert(row.id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn state(&mut self) -> Result<serde_json::Value, ApiError> {
+        let machines = machine_views(&self.hub, &self.account).await?;
+        let value = serde_json::to_value(&machines)
+            .map_err(|e| ApiError::new(specbridge_protocol::ErrorCode::Internal, e.to_string()))?;
+        if let Some(list) = value.as_array() {
+            self.mine = list.iter().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+        }
+        Ok(serde_json::json!({
+            "type": "state",
+            "machines": value,
+            "queue": self.hub.dash.queue.list(&self.account),
+        }))
+    }
+
+    /// The messages for a batch, in a stable order: machines, files, results, queue.
+    async fn messages(&mut self, batch: Batch) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        if !batch.machines.is_empty() {
+            if let Ok(views) = machine_views(&self.hub, &self.account).await {
+                for view in views {
+                    let value = serde_json::to_value(&view).unwrap_or_default();
+                    if value["id"].as_str().is_some_and(|id| batch.machines.contains(id)) {
+                        out.push(serde_json::json!({ "type": "machine", "machine": value }));
+                    }
+                }
+            }
+        }
+        for ((machine, project), paths) in batch.files {
+            out.push(
+                serde_json::json!({ "type": "file_changed", "machine": machine, "project": project, "paths": paths }),
+            );
+        }
+        for result in batch.results {
+            out.push(serde_json::json!({ "type": "command_result", "result": result }));
+        }
+        if batch.queue {
+            out.push(serde_json::json!({ "type": "queue", "items": self.hub.dash.queue.list(&self.account) }));
+        }
+        out
+    }
+}
+
+async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
+    socket.send(Ws::Text(value.to_string().into())).await.is_ok()
+}
+
+async fn serve(hub: Arc<HubState>, viewer: Viewer, mut socket: WebSocket) {
+    // Subscribe before reading the state, so nothing between the two is missed.
+    let mut events = hub.dash.subscribe();
+    let mut feed = Feed { hub: hub.clone(), account: viewer.account_id, mine: HashSet::new() };
+    match feed.state().await {
+        Ok(state) if send(&mut socket, &state).await => {}
+        _ => return,
+    }
+    let mut batch = Batch::default();
+    // While `Some`, a window is open: events wait for it to close.
+    let mut window: Option<Instant> = None;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        let flush_at = window.unwrap_or_else(|| Instant::now() + PING_EVERY);
+        tokio::select! {
+            () = hub.cancel.cancelled() => {
+                let frame = CloseFrame { code: 1001, reason: "hub restarting".into() };
+                let _ = socket.send(Ws::Close(Some(frame))).await;
+                return;
+            }
+            frame = socket.recv() => match frame {
+                None | Some(Err(_)) | Some(Ok(Ws::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Ws::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(flush_at), if window.is_some() => {
+                if batch.is_empty() {
+                    window = None;
+                } else {
+                    for message in feed.messages(std::mem::take(&mut batch)).await {
+                        if !send(&mut socket, &message).await {
+                            return;
+                        }
+                    }
+                    window = Some(Instant::now() + COALESCE);
+                }
+            }
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if !feed.owns(event.machine()).await {
+                        continue;
+                    }
+                    batch.add(event);
+                    if window.is_none() {
+                        for message in feed.messages(std::mem::take(&mut batch)).await {
+                            if !send(&mut socket, &message).await {
+                                return;
+                            }
+                        }
+                        window = Some(Instant::now() + COALESCE);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    batch = Batch::default();
+                    match feed.state().await {
+                        Ok(state) if send(&mut socket, &state).await => {}
+                        _ => return,
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_file_events_merges_into_one_per_project() {
+        let mut batch = Batch::default();
+        for path in ["a.md", "b.md", "a.md"] {
+            batch.add(HubEvent::FileChanged { machine: "m".into(), project: "p".into(), paths: vec![path.into()] });
+        }
+        batch.add(HubEvent::MachineOnline { machine: "m".into() });
+        batch.add(HubEvent::MachineOffline { machine: "m".into() });
+        assert_eq!(batch.files.len(), 1);
+        assert_eq!(batch.files[&("m".to_owned(), "p".to_owned())].len(), 2);
+        assert_eq!(batch.machines.len(), 1);
+        assert!(!batch.queue);
+    }
+}

@@ -1,0 +1,189 @@
+// Typed calls to the hub's dashboard routes (docs/protocol.md, "Dashboard").
+// The browser session cookie rides along on every same-origin request.
+
+export interface ProjectRow {
+  id: string;
+  name: string;
+  layout: string;
+  read_only: boolean;
+  files: number;
+}
+
+export interface MachineView {
+  id: string;
+  name: string;
+  os: string;
+  arch: string;
+  version: string;
+  last_seen_ms: number;
+  online: boolean;
+  projects: ProjectRow[];
+}
+
+export interface QueuedCommand {
+  id: string;
+  machine: string;
+  project: string;
+  path: string;
+  summary: string;
+  queued_ms: number;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  hint?: string;
+  details?: { current_hash?: string | null; current_content?: { encoding: string; data: string } };
+}
+
+export interface CommandOutcome {
+  id: string;
+  machine: string;
+  project: string;
+  path: string;
+  summary: string;
+  replayed: boolean;
+  result?: { path: string; hash: string; size: number };
+  error?: ErrorBody;
+}
+
+export interface FileRow {
+  path: string;
+  hash: string;
+  size: number;
+  mtime_ms: number;
+}
+
+export interface TaskProgress {
+  total: number;
+  pending: number;
+  inProgress: number;
+  done: number;
+  blocked: number;
+}
+
+export interface Task {
+  id: string;
+  title: string;
+  status: "pending" | "in-progress" | "done" | "blocked";
+  indent: number;
+  requirements: string[];
+}
+
+export interface SpecView {
+  path: string;
+  hash: string;
+  name: string;
+  number: number | null;
+  title: string | null;
+  status: string | null;
+  priority: string | null;
+  tags: string[];
+  assignee: string | null;
+  checklist: TaskProgress;
+  warnings: string[];
+}
+
+export interface WorkflowSpec {
+  name: string;
+  displayName: string;
+  documents: { name: string; path: string }[];
+  taskProgress: TaskProgress | null;
+}
+
+export interface Approval {
+  id: string;
+  title: string;
+  filePath: string;
+  type: string;
+  status: string;
+  createdAt: string;
+  response?: string | null;
+  comments?: { comment: string; type: string }[];
+}
+
+export interface WorkflowProject {
+  root: string;
+  specs: WorkflowSpec[];
+  archivedSpecs: WorkflowSpec[];
+  steering: { name: string; path: string; exists: boolean }[];
+  approvals: { path: string; approval: Approval }[];
+  problems: { path: string; message: string }[];
+}
+
+export interface ProjectModel {
+  machine: MachineView;
+  project: ProjectRow;
+  specs: SpecView[];
+  workflow: WorkflowProject | null;
+  files: FileRow[];
+  problems: string[];
+}
+
+export interface FileContent {
+  path: string;
+  hash: string;
+  mtime_ms: number;
+  content: string;
+}
+
+/** A failed call: the hub's error body and the HTTP status. */
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: ErrorBody,
+  ) {
+    super(body.message);
+  }
+}
+
+/** What a write answered: applied at once, or queued for an offline machine. */
+export type WriteAnswer =
+  | { status: "applied"; id: string; result: { path: string; hash: string; size: number } }
+  | { status: "queued"; id: string };
+
+async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)["Content-Type"] = "application/json";
+  }
+  const res = await fetch(url, init);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!res.ok) {
+    const error = (json as { error?: ErrorBody } | null)?.error ?? { code: "internal", message: `HTTP ${res.status}` };
+    throw new ApiFailure(res.status, error);
+  }
+  return json as T;
+}
+
+const enc = encodeURIComponent;
+const encPath = (path: string) => path.split("/").map(enc).join("/");
+const base = (m: string, p: string) => `/v1/machines/${enc(m)}/projects/${enc(p)}`;
+
+export const api = {
+  session: () => call<{ account: string }>("GET", "/v1/session"),
+  login: (token: string) => call<{ account: string }>("POST", "/v1/session", { token }),
+  logout: () => call<void>("DELETE", "/v1/session"),
+  model: (m: string, p: string) => call<ProjectModel>("GET", `${base(m, p)}/model`),
+  content: (m: string, p: string, path: string) => call<FileContent>("GET", `${base(m, p)}/content/${encPath(path)}`),
+  writeDocument: (m: string, p: string, path: string, content: string, baseHash: string | null, queue: boolean) =>
+    call<WriteAnswer>("PUT", `${base(m, p)}/documents/${encPath(path)}`, { content, base_hash: baseHash, queue }),
+  setFrontmatter: (m: string, p: string, spec: string, fields: Record<string, unknown>, baseHash: string | null, queue: boolean) =>
+    call<WriteAnswer>("PATCH", `${base(m, p)}/specs/${enc(spec)}/frontmatter`, { ...fields, base_hash: baseHash, queue }),
+  setTask: (m: string, p: string, spec: string, task: string, status: string, baseHash: string | null, queue: boolean) =>
+    call<WriteAnswer>("PUT", `${base(m, p)}/specs/${enc(spec)}/tasks/${enc(task)}/status`, { status, base_hash: baseHash, queue }),
+  answerApproval: (m: string, p: string, id: string, action: string, comment: string, queue: boolean) =>
+    call<WriteAnswer>("POST", `${base(m, p)}/approvals/${enc(id)}/${enc(action)}`, { comment, queue }),
+  tasks: (m: string, p: string, spec: string) =>
+    call<{ path: string; hash: string; tasks: Task[] }>("GET", `${base(m, p)}/specs/${enc(spec)}/tasks`),
+  queue: () => call<QueuedCommand[]>("GET", "/v1/queue"),
+  cancelQueued: (id: string) => call<void>("DELETE", `/v1/queue/${enc(id)}`),
+};

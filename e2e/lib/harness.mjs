@@ -1,0 +1,173 @@
+// A real hub and a real headless bridge on temp projects, plus Debian's
+// Chromium driven by playwright-core. Used by the tests, the screenshots and
+// the benchmark. Binaries come from SPECBRIDGE_BIN_DIR (default target/debug).
+
+import { spawn, execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, openSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = resolve(here, "../..");
+const binDir = process.env.SPECBRIDGE_BIN_DIR ?? join(repo, "target/debug");
+const hubBin = join(binDir, "specbridge-hub");
+const bridgeBin = join(binDir, "specbridge");
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns a truthy value or `ms` passes. */
+export async function waitFor(check, what, ms = 10000) {
+  const until = Date.now() + ms;
+  let last;
+  while (Date.now() < until) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+    srv.on("error", rej);
+  });
+}
+
+/** A running hub, a bridge sharing temp copies of the fixtures, and helpers. */
+export class World {
+  static async start({ workflow = true } = {}) {
+    const w = new World();
+    w.dir = mkdtempSync(join(tmpdir(), "specbridge-e2e-"));
+    w.port = await freePort();
+    w.url = `http://127.0.0.1:${w.port}`;
+    w.env = { ...process.env, SPECBRIDGE_HUB_DATA: join(w.dir, "hub"), SPECBRIDGE_HOME: join(w.dir, "bridge"), RUST_LOG: "info" };
+    w.project = join(w.dir, "sample-project");
+    cpSync(join(repo, "examples/sample-project"), w.project, { recursive: true });
+    w.projects = ["sample-project"];
+    if (workflow) {
+      w.workflow = join(w.dir, "checkout-app");
+      cpSync(join(repo, "e2e/fixtures/checkout-app"), w.workflow, { recursive: true });
+      w.projects.push("checkout-app");
+    }
+    w.hub = spawn(hubBin, ["serve", "--listen", `127.0.0.1:${w.port}`], {
+      env: w.env,
+      stdio: ["ignore", openSync(join(w.dir, "hub.log"), "a"), openSync(join(w.dir, "hub.log"), "a")],
+    });
+    await waitFor(async () => (await fetch(`${w.url}/healthz`)).ok, "the hub to listen");
+    const token = (kind, name) =>
+      /sbt_[A-Za-z0-9_-]+/.exec(execFileSync(hubBin, ["token", "create", "--kind", kind, "--name", name], { env: w.env }).toString())[0];
+    w.userToken = token("user", "e2e-user");
+    const machineToken = token("machine", "e2e-machine");
+    execFileSync(bridgeBin, ["login", "--hub", w.url, "--vault", "file", "--token-stdin"], { env: w.env, input: machineToken });
+    execFileSync(bridgeBin, ["projects", "add", w.project, "--name", "sample-project"], { env: w.env });
+    if (workflow) execFileSync(bridgeBin, ["projects", "add", w.workflow, "--name", "checkout-app"], { env: w.env });
+    await w.startBridge();
+    return w;
+  }
+
+  async api(path, init = {}) {
+    const res = await fetch(`${this.url}${path}`, { ...init, headers: { Authorization: `Bearer ${this.userToken}`, ...(init.headers ?? {}) } });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+
+  async machines() {
+    return this.api("/v1/dashboard/machines");
+  }
+
+  async startBridge() {
+    const log = openSync(join(this.dir, "bridge.log"), "a");
+    this.bridge = spawn(bridgeBin, ["run"], { env: this.env, stdio: ["ignore", log, log] });
+    const machine = await waitFor(async () => {
+      const ms = await this.machines();
+      const m = ms.find((x) => x.online);
+      return m && this.projects.every((p) => m.projects.some((q) => q.id === p && q.files > 0)) ? m : null;
+    }, "the bridge to connect and sync");
+    this.machineId = machine.id;
+    this.machineName = machine.name;
+  }
+
+  async stopBridge() {
+    const child = this.bridge;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(5000)]);
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await waitFor(async () => !(await this.machines()).find((m) => m.id === this.machineId)?.online, "the hub to see the bridge go");
+  }
+
+  file(rel, project = this.project) {
+    return join(project, rel);
+  }
+
+  read(rel, project = this.project) {
+    return readFileSync(this.file(rel, project), "utf8");
+  }
+
+  write(rel, text, project = this.project) {
+    writeFileSync(this.file(rel, project), text);
+  }
+
+  append(rel, text, project = this.project) {
+    appendFileSync(this.file(rel, project), text);
+  }
+
+  async browser() {
+    this.chrome = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    return this.chrome;
+  }
+
+  /** A logged-in page at `viewport`. */
+  async page(viewport = { width: 1280, height: 860 }) {
+    const chrome = this.chrome ?? (await this.browser());
+    const context = await chrome.newContext({ viewport, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    page.on("pageerror", (err) => console.error("page error:", err));
+    await page.goto(`${this.url}/#/login`);
+    await page.fill("#token", this.userToken);
+    await page.click("button[type=submit]");
+    await page.waitForSelector(".link-live");
+    return page;
+  }
+
+  projectUrl(project = "sample-project", ...rest) {
+    return `${this.url}/#/m/${encodeURIComponent(this.machineId)}/p/${project}${rest.map((r) => "/" + encodeURIComponent(r)).join("")}`;
+  }
+
+  async stop() {
+    await this.chrome?.close().catch(() => {});
+    for (const child of [this.bridge, this.hub]) if (child && child.exitCode === null) child.kill("SIGTERM");
+    await sleep(200);
+    if (process.env.KEEP_E2E_DIR) console.error("kept", this.dir);
+    else rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logs() {
+    const tail = (f) => {
+      try {
+        return readFileSync(join(this.dir, f), "utf8").split("\n").slice(-30).join("\n");
+      } catch {
+        return "";
+      }
+    };
+    return `--- hub.log\n${tail("hub.log")}\n--- bridge.log\n${tail("bridge.log")}`;
+  }
+}
+
+export { mkdirSync };
