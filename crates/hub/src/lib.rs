@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod error;
+mod pairing;
 mod router;
 mod session;
 mod store;
@@ -139,7 +140,9 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     let app = axum::Router::new()
         .route("/v1/bridge", axum::routing::get(session::upgrade))
         .merge(api::routes())
-        .with_state(state.clone());
+        .with_state(state.clone())
+        // Device-code pairing and the machine's own token routes (their own state).
+        .merge(pairing::routes(state.store.clone()));
     let cancel = state.cancel.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await
