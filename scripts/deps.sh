@@ -6,6 +6,10 @@ set -euo pipefail
 packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
   curl                        # demo.sh talks to the hub with curl
+  # The tray app (Tauri 2 on WebKitGTK) and its tests: the WebDriver e2e test
+  # runs the real window under Xvfb; keychain tests use gnome-keyring in dbus-run-session.
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+  xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 dbus
 )
 
 missing=()
