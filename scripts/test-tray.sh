@@ -11,8 +11,11 @@ cd "$(dirname "$0")/.."
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --workspace ui --include-workspace-root=false; else npm install --no-audit --no-fund --workspace ui; fi
 npm run build --workspace ui
 
-# 2. The app, the hub CLI (to read the embedded hub from outside) and tauri-driver.
-cargo build --locked -p specbridge-tray -p specbridge-hub
+# 2. The app and its tests (built once, with the test feature unified in, so the
+#    e2e binary is the one `cargo test` built), the hub CLI (to read the
+#    embedded hub from outside), and tauri-driver.
+cargo test --locked -p specbridge-tray --no-run
+cargo build --locked -p specbridge-hub
 tools="$PWD/target/tools"
 if [ ! -x "$tools/bin/tauri-driver" ]; then
   cargo install --locked --root "$tools" tauri-driver --version '^2'
@@ -22,6 +25,8 @@ export PATH="$tools/bin:$PATH"
 # 3. Keychain: with an unlocked gnome-keyring the token lands in the keychain
 #    and nowhere else; with no D-Bus at all the error is typed and the file
 #    fallback is explicit.
+# The keyring lives in a throwaway HOME; cargo and rustup keep theirs.
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 keyring_home=$(mktemp -d)
 trap 'rm -rf "$keyring_home"' EXIT
 HOME="$keyring_home" SPECBRIDGE_TEST_KEYCHAIN=1 dbus-run-session -- ./scripts/with-keyring.sh \

@@ -67,7 +67,7 @@ function projectRows(s: Snapshot, editable: boolean): string {
     .map(
       (p) => `<li data-project="${esc(p.id)}">
       <div><strong>${esc(p.name)}</strong> <span class="tag">${LAYOUT_NAMES[p.layout]}</span>
-      <span class="files" data-files="${p.files}">${p.files} files</span>${p.paused ? ' <span class="tag">paused</span>' : ""}
+      <span class="files" data-files="${p.files}">${p.files === 1 ? "1 file" : `${p.files} files`}</span>${p.paused ? ' <span class="tag">paused</span>' : ""}
       <div class="muted path">${esc(p.path)}</div></div>
       ${
         editable
@@ -188,10 +188,15 @@ async function addFolder(): Promise<void> {
   const typed = val("folder-path").trim();
   const readOnly = (document.getElementById("folder-ro") as HTMLInputElement).checked;
   if (!typed) return;
-  await act(async () => {
+  const added = await act(async () => {
     const info = await api.inspectFolder(typed);
     return api.addProject(info.path, readOnly);
   });
+  const input = document.getElementById("folder-path") as HTMLInputElement | null;
+  if (added && input) {
+    input.value = "";
+    delete input.dataset.dirty;
+  }
 }
 
 function wire(): void {
