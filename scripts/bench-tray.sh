@@ -4,12 +4,15 @@
 # of its process tree (the app + WebKit's web and network processes) with the
 # window open and with no window, idle CPU over 60 s with no window, and the
 # stripped binary size. Prints the numbers recorded in docs/benchmarks.md.
-#   npm run build --workspace ui && ./scripts/bench-tray.sh
+#   npm run build --workspace ui && ./scripts/bench-tray.sh            (release build)
+#   PROFILE=debug ./scripts/bench-tray.sh                               (the binary scripts/test-tray.sh built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p specbridge-tray
+profile=${PROFILE:-release}
+[ "$profile" = release ] && cargo build --release --locked -p specbridge-tray
 cargo build --locked -p specbridge-hub
-bin=$PWD/target/release/specbridge-tray
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+bin=$PWD/target/$profile/specbridge-tray
 export PATH="$PWD/target/tools/bin:$PATH"
 
 work=$(mktemp -d)
@@ -28,7 +31,7 @@ measure() { # $1 = label; SPECBRIDGE_OPEN_WINDOW decides the window
   local app=""
   for _ in $(seq 50); do app=$(pgrep -f -n "^$bin" || true); [ -n "$app" ] && break; sleep 0.2; done
   sleep 20
-  grep -q "session established\|connected" "$work/app.log" || true
+  grep -q "link state.*connected" "$work/app.log" || echo "warning: the app did not report a connected link" >&2
   echo "$1: $(( $(rss_kb "$app") / 1024 )) MiB RSS (process tree: $(tree "$app" | wc -l) processes)"
   if [ "$1" = "no window" ]; then
     local t0 t1 hz; t0=$(ticks "$app"); sleep 60; t1=$(ticks "$app"); hz=$(getconf CLK_TCK)
@@ -39,4 +42,4 @@ measure() { # $1 = label; SPECBRIDGE_OPEN_WINDOW decides the window
 SPECBRIDGE_OPEN_WINDOW=1 measure "window open"
 measure "no window"
 size=$(stat -c %s "$bin")
-echo "release binary (stripped, UI embedded): $size bytes ($(numfmt --to=iec-i --suffix=B "$size"))"
+echo "$profile binary (UI embedded): $size bytes ($(numfmt --to=iec-i --suffix=B "$size"))"
