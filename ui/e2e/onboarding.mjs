@@ -63,6 +63,7 @@ async function waitFor(what, f, ms = 20000) {
 }
 
 let session;
+let appPid;
 const find = async (css) => (await wd("POST", `/session/${session}/element`, { using: "css selector", value: css }))[ELEMENT];
 // The window repaints on every snapshot the app pushes, so an element found a
 // moment ago may be gone: find it again and retry.
@@ -154,6 +155,40 @@ try {
   if (existsSync(join(home, "token.json"))) throw new Error("token.json exists: the token went to a file");
   if (/sbt_/.test(config)) throw new Error("a token is in config.toml");
   console.log("token: not in any file under", home);
+  // Closing the window destroys it (WebKit's web process goes) and the app
+  // lives on in the tray, still syncing. It prints the process tree's RSS
+  // before and after (recorded in docs/benchmarks.md).
+  appPid = execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" }).trim();
+  const treeRss = () => {
+    const pids = [appPid];
+    for (let i = 0; i < pids.length; i++) {
+      try {
+        pids.push(...execFileSync("pgrep", ["-P", pids[i]], { encoding: "utf8" }).trim().split("\n").filter(Boolean));
+      } catch {}
+    }
+    let kb = 0;
+    for (const pid of pids) {
+      try {
+        kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+      } catch {}
+    }
+    return { mib: Math.round(kb / 1024), processes: pids.length };
+  };
+  const open = treeRss();
+  // As the user would: the window closes itself (WebDriver's own "close window"
+  // would end the session and, with it, the app).
+  await js("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true;").catch(() => undefined);
+  await sleep(5000);
+  if (!existsSync(`/proc/${appPid}`)) throw new Error("closing the window ended the app");
+  const closed = treeRss();
+  if (closed.processes >= open.processes) throw new Error(`the window's processes are still alive: ${JSON.stringify(closed)}`);
+  writeFileSync(join(project, "specs", "003-after-close.md"), "# still syncing\n");
+  await waitFor("a file written after the close at the hub", async () => {
+    const files = await api(`/v1/machines/${me.id}/projects/app/files`);
+    const list = Array.isArray(files) ? files : files.files ?? [];
+    return list.some((f) => f.path === "specs/003-after-close.md");
+  });
+  console.log(`window closed: app alive and syncing; RSS ${open.mib} MiB (${open.processes} processes) -> ${closed.mib} MiB (${closed.processes})`);
   console.log("e2e: PASS");
 } catch (e) {
   failed = true;
@@ -161,6 +196,12 @@ try {
   if (session) await shot("failure").catch(() => undefined);
 } finally {
   if (session) await wd("DELETE", `/session/${session}`).catch(() => undefined);
+  // The app outlives its window by design; end it by its pid.
+  if (appPid) {
+    try {
+      process.kill(Number(appPid));
+    } catch {}
+  }
   driver.kill();
 }
 process.exit(failed ? 1 : 0);
