@@ -11,6 +11,7 @@ mod api_specs;
 mod auth;
 mod dashboard;
 mod error;
+mod pairing;
 mod router;
 mod session;
 mod store;
@@ -146,7 +147,9 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         .merge(api_specs::routes())
         .merge(dashboard::routes())
         .merge(api::routes())
-        .with_state(state.clone());
+        .with_state(state.clone())
+        // Device-code pairing and the machine's own token routes (their own state).
+        .merge(pairing::routes(state.store.clone()));
     state.tracker.spawn(dashboard::replay_task(state.clone(), kicks));
     let cancel = state.cancel.clone();
     // Nagle + delayed ACK would hold a small command frame for up to 40 ms

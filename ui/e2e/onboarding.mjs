@@ -1,0 +1,207 @@
+// End-to-end: the real tray app binary in a real WebKit window, driven over
+// WebDriver (tauri-driver -> WebKitWebDriver) under Xvfb. It completes
+// onboarding with "Use this computer as the hub", names the machine, adds a
+// folder, then checks through the hub's REST API that the bridge is connected
+// and the folder syncs (a file written afterwards reaches the hub). It saves
+// screenshots of onboarding and settings in docs/screenshots/.
+//
+// Usage (scripts/test-tray.sh sets this up):
+//   node ui/e2e/onboarding.mjs <app binary> <specbridge-hub binary>
+// with tauri-driver on PATH, inside xvfb-run and dbus-run-session.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const [app, hubBin] = process.argv.slice(2).map((p) => resolve(p));
+const shots = resolve(process.env.SCREENSHOTS ?? "docs/screenshots");
+// E2E_WORK keeps the onboarded app's folder for later runs (scripts/bench-tray.sh).
+const work = process.env.E2E_WORK ?? mkdtempSync(join(tmpdir(), "specbridge-e2e-"));
+const home = join(work, "specbridge");
+const project = join(work, "code", "app");
+mkdirSync(join(project, "specs", "001-login"), { recursive: true });
+writeFileSync(join(project, "specs", "001-login", "README.md"), "---\nstatus: planned\n---\n# Login\n");
+mkdirSync(shots, { recursive: true });
+
+const PORT = 4444 + Math.floor(Math.random() * 500);
+// The W3C WebDriver element reference key.
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+const env = { ...process.env, SPECBRIDGE_HOME: home, BROWSER: "true", RUST_LOG: "info" };
+const driver = spawn("tauri-driver", ["--port", String(PORT), "--native-driver", "/usr/bin/WebKitWebDriver"], {
+  env,
+  stdio: ["ignore", "inherit", "inherit"],
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const base = `http://127.0.0.1:${PORT}`;
+
+async function wd(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json.value;
+}
+
+async function waitFor(what, f, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(150);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+let session;
+let appPid;
+const find = async (css) => (await wd("POST", `/session/${session}/element`, { using: "css selector", value: css }))[ELEMENT];
+// The window repaints on every snapshot the app pushes, so an element found a
+// moment ago may be gone: find it again and retry.
+async function retry(f) {
+  for (let i = 0; ; i++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (i >= 20 || !/stale element|no such element/.test(e.message)) throw e;
+      await sleep(100);
+    }
+  }
+}
+const click = (css) => retry(async () => wd("POST", `/session/${session}/element/${await find(css)}/click`, {}));
+const type = (css, text) =>
+  retry(async () => {
+    const el = await find(css);
+    await wd("POST", `/session/${session}/element/${el}/clear`, {});
+    await wd("POST", `/session/${session}/element/${el}/value`, { text });
+  });
+const js = (script, ...args) => wd("POST", `/session/${session}/execute/sync`, { script, args });
+const present = (css) => js("return !!document.querySelector(arguments[0])", css);
+const shot = async (name) => {
+  const png = await wd("GET", `/session/${session}/screenshot`);
+  writeFileSync(join(shots, `${name}.png`), Buffer.from(png, "base64"));
+  console.log(`screenshot: ${join(shots, `${name}.png`)}`);
+};
+
+let failed = false;
+try {
+  await waitFor("tauri-driver", async () => (await fetch(`${base}/status`)).ok);
+  const created = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { "tauri:options": { application: app }, browserName: "wry" } },
+  });
+  session = created.sessionId;
+
+  await waitFor("the onboarding window", () => present('[data-step="hub"] #use-local'));
+  await shot("onboarding-1-hub");
+  await click("#use-local");
+
+  await waitFor("the name step", () => present('[data-step="name"] #machine-name'));
+  await type("#machine-name", "E2E Workstation");
+  await shot("onboarding-2-name");
+  await click("#save-name");
+
+  await waitFor("the folders step", () => present('[data-step="folders"] #folder-path'));
+  await type("#folder-path", project);
+  await click("#add-folder");
+  await waitFor("the folder in the list", () => present('li[data-project="app"]'));
+  await shot("onboarding-3-folders");
+  await click("#next");
+
+  await waitFor("the start-at-login step", () => present('[data-step="login"] #finish'));
+  await click("#finish");
+  await waitFor("settings", () => present('#app[data-view="settings"]'));
+  await waitFor("the synced state", () => present('#status-line[data-state="synced"]'));
+  await waitFor("the file count", () => present('li[data-project="app"] .files[data-files="1"]'));
+  await shot("settings");
+
+  // The hub's side: a user token from the embedded hub's own database.
+  const hubData = join(home, "hub");
+  const token = execFileSync(hubBin, ["--data-dir", hubData, "token", "create", "--kind", "user", "--name", "e2e"], {
+    encoding: "utf8",
+  }).trim();
+  const config = readFileSync(join(home, "config.toml"), "utf8");
+  const hubUrl = /url = "([^"]+)"/.exec(config)[1];
+  const api = async (path) => {
+    const res = await fetch(hubUrl + path, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`${path}: ${res.status}`);
+    return res.json();
+  };
+  const machines = await api("/v1/machines");
+  const me = machines.find((m) => m.name === "E2E Workstation");
+  if (!me?.online) throw new Error(`bridge not connected: ${JSON.stringify(machines)}`);
+  console.log(`hub: ${me.name} online at ${hubUrl}`);
+
+  // The folder keeps syncing: a new spec reaches the hub.
+  mkdirSync(join(project, "specs", "002-search"), { recursive: true });
+  writeFileSync(join(project, "specs", "002-search", "README.md"), "---\nstatus: draft\n---\n# Search\n");
+  await waitFor("the new spec at the hub", async () => {
+    const files = await api(`/v1/machines/${me.id}/projects/app/files`);
+    const list = Array.isArray(files) ? files : files.files ?? [];
+    return list.some((f) => f.path === "specs/002-search/README.md");
+  });
+  await waitFor("the window's file count", () => present('li[data-project="app"] .files[data-files="2"]'));
+  console.log("folder syncing: specs/002-search/README.md reached the hub");
+
+  // The token sits in the keychain (or the explicitly chosen vault), never in a plain file.
+  if (existsSync(join(home, "token.json"))) throw new Error("token.json exists: the token went to a file");
+  if (/sbt_/.test(config)) throw new Error("a token is in config.toml");
+  console.log("token: not in any file under", home);
+  // Closing the window destroys it (WebKit's web process goes) and the app
+  // lives on in the tray, still syncing. It prints the process tree's RSS
+  // before and after (recorded in docs/benchmarks.md).
+  appPid = execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" }).trim();
+  const treeRss = () => {
+    const pids = [appPid];
+    for (let i = 0; i < pids.length; i++) {
+      try {
+        pids.push(...execFileSync("pgrep", ["-P", pids[i]], { encoding: "utf8" }).trim().split("\n").filter(Boolean));
+      } catch {}
+    }
+    let kb = 0;
+    for (const pid of pids) {
+      try {
+        kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+      } catch {}
+    }
+    return { mib: Math.round(kb / 1024), processes: pids.length };
+  };
+  const open = treeRss();
+  // As the user would: the window closes itself (WebDriver's own "close window"
+  // would end the session and, with it, the app).
+  await js("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true;").catch(() => undefined);
+  await sleep(5000);
+  if (!existsSync(`/proc/${appPid}`)) throw new Error("closing the window ended the app");
+  const closed = treeRss();
+  if (closed.processes >= open.processes) throw new Error(`the window's processes are still alive: ${JSON.stringify(closed)}`);
+  writeFileSync(join(project, "specs", "003-after-close.md"), "# still syncing\n");
+  await waitFor("a file written after the close at the hub", async () => {
+    const files = await api(`/v1/machines/${me.id}/projects/app/files`);
+    const list = Array.isArray(files) ? files : files.files ?? [];
+    return list.some((f) => f.path === "specs/003-after-close.md");
+  });
+  console.log(`window closed: app alive and syncing; RSS ${open.mib} MiB (${open.processes} processes) -> ${closed.mib} MiB (${closed.processes})`);
+  console.log("e2e: PASS");
+} catch (e) {
+  failed = true;
+  console.error("e2e: FAIL", e);
+  if (session) await shot("failure").catch(() => undefined);
+} finally {
+  if (session) await wd("DELETE", `/session/${session}`).catch(() => undefined);
+  // The app outlives its window by design; end it by its pid.
+  if (appPid) {
+    try {
+      process.kill(Number(appPid));
+    } catch {}
+  }
+  driver.kill();
+}
+process.exit(failed ? 1 : 0);
