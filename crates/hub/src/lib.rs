@@ -149,7 +149,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         .merge(api::routes())
         .with_state(state.clone())
         // Device-code pairing and the machine's own token routes (their own state).
-        .merge(pairing::routes(state.store.clone()));
+        .merge(pairing::routes(state.clone()));
     state.tracker.spawn(dashboard::replay_task(state.clone(), kicks));
     let cancel = state.cancel.clone();
     // Nagle + delayed ACK would hold a small command frame for up to 40 ms

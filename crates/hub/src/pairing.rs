@@ -64,12 +64,15 @@ impl std::fmt::Debug for Pairings {
 #[derive(Clone)]
 struct PairState {
     store: Arc<dyn Store>,
+    /// The hub, for the dashboard's browser sessions (a signed-in user approves
+    /// a code on `/pair` without pasting a token).
+    hub: Arc<crate::HubState>,
     pairings: Arc<Pairings>,
 }
 
 /// The pairing routes, with their own state so the hub's router only mounts them.
-pub(crate) fn routes(store: Arc<dyn Store>) -> Router {
-    let state = PairState { store, pairings: Arc::new(Pairings::default()) };
+pub(crate) fn routes(hub: Arc<crate::HubState>) -> Router {
+    let state = PairState { store: hub.store.clone(), hub, pairings: Arc::new(Pairings::default()) };
     Router::new()
         .route("/pair", get(page))
         .route("/v1/pair/start", post(start))
@@ -206,10 +209,8 @@ async fn approve(
     headers: HeaderMap,
     Json(body): Json<ApproveBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let secret = auth::bearer(headers.get(header::AUTHORIZATION)).ok_or_else(|| ApiError::unauthorized("user"))?;
-    if state.store.authenticate(secret, TokenKind::User).await?.is_none() {
-        return Err(ApiError::unauthorized("user"));
-    }
+    // A user token, or the dashboard's session cookie from the same origin.
+    crate::dashboard::auth::viewer(&state.hub, &headers).await?;
     let code = canonical_code(&body.user_code);
     let name = {
         let pending = lock(&state.pairings);
@@ -305,18 +306,20 @@ input,button{font:inherit;padding:.5rem;width:100%;box-sizing:border-box;margin:
 <body><h1>Pair a computer</h1>
 <p>Enter the code the specbridge app shows. Only confirm codes from your own computer.</p>
 <form id="f"><label>Code<input id="code" autocomplete="off" required></label>
-<label>Your user token<input id="token" type="password" autocomplete="off" required></label>
+<p id="who">Signed in to this hub's dashboard? Just enter the code. Otherwise <a href="/">sign in</a> first, or paste a user token:</p>
+<label>User token (optional)<input id="token" type="password" autocomplete="off"></label>
 <button>Pair this computer</button></form><p id="out" role="status"></p>
 <script>
 const q=new URLSearchParams(location.search);code.value=q.get('code')||'';
 token.value=sessionStorage.getItem('sb_user_token')||'';
 f.onsubmit=async e=>{e.preventDefault();out.className='';out.textContent='Pairing…';
 sessionStorage.setItem('sb_user_token',token.value);
-const r=await fetch('/v1/pair/approve',{method:'POST',headers:{'content-type':'application/json',
-authorization:'Bearer '+token.value.trim()},body:JSON.stringify({user_code:code.value})});
+const h={'content-type':'application/json'};if(token.value.trim())h.authorization='Bearer '+token.value.trim();
+const r=await fetch('/v1/pair/approve',{method:'POST',headers:h,credentials:'same-origin',body:JSON.stringify({user_code:code.value})});
 const b=await r.json().catch(()=>({}));
 if(r.ok){out.className='ok';out.textContent='Paired '+b.machine_name+'. You can close this page.';}
-else{out.className='err';out.textContent=(b.error&&b.error.message)||('HTTP '+r.status);}};
+else if(r.status===401){out.className='err';out.textContent='Sign in to the dashboard first (open / in this browser), or paste a user token.';}
+else{out.className='err';out.textContent=b.message||(b.error&&b.error.message)||('HTTP '+r.status);}};
 </script></body></html>"#;
 
 #[cfg(test)]

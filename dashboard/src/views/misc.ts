@@ -93,8 +93,10 @@ export function renderPairing(): View {
       h(
         "p",
         {},
-        "Pairing from the tray app is coming. Until then, create a machine token on the hub and log the bridge in with it:",
+        "In the specbridge tray app, choose \u201cPair with a hub\u201d and enter this hub's address. The app shows a short code and opens this hub's pairing page, where you (signed in here) enter it:",
       ),
+      h("p", {}, h("a", { href: "/pair" }, "Open the pairing page")),
+      h("p", {}, "For a headless bridge (a server, CI), create a machine token on the hub and log the bridge in with it:"),
       h("pre", {}, "specbridge-hub token create --kind machine --name laptop\nspecbridge login --hub https://hub.example.com\nspecbridge projects add ~/code/app\nspecbridge run"),
     ),
   };

@@ -93,19 +93,26 @@ impl FromRequestParts<Arc<HubState>> for Viewer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<HubState>) -> Result<Self, Self::Rejection> {
-        if let Some(secret) = bearer(parts.headers.get(header::AUTHORIZATION)) {
-            return match hub.store.authenticate(secret, TokenKind::User).await? {
-                Some(principal) => Ok(Self { account_id: principal.account_id }),
-                None => Err(ApiError::unauthorized("user")),
-            };
-        }
-        // A cookie rides along on cross-site requests too: only our own pages may use it.
-        if !same_origin(&parts.headers) {
-            return Err(cross_origin());
-        }
-        let account = cookie(&parts.headers, COOKIE).and_then(|id| hub.dash.sessions.account(id));
-        account.map(|account_id| Self { account_id }).ok_or_else(|| ApiError::unauthorized("user"))
+        viewer(hub, &parts.headers).await
     }
+}
+
+/// The caller behind `headers`: a bearer user token, or a browser session
+/// cookie on a same-origin request. Used by routes outside the dashboard's own
+/// router too (the `/pair` page's approval).
+pub(crate) async fn viewer(hub: &HubState, headers: &HeaderMap) -> Result<Viewer, ApiError> {
+    if let Some(secret) = bearer(headers.get(header::AUTHORIZATION)) {
+        return match hub.store.authenticate(secret, TokenKind::User).await? {
+            Some(principal) => Ok(Viewer { account_id: principal.account_id }),
+            None => Err(ApiError::unauthorized("user")),
+        };
+    }
+    // A cookie rides along on cross-site requests too: only our own pages may use it.
+    if !same_origin(headers) {
+        return Err(cross_origin());
+    }
+    let account = cookie(headers, COOKIE).and_then(|id| hub.dash.sessions.account(id));
+    account.map(|account_id| Viewer { account_id }).ok_or_else(|| ApiError::unauthorized("user"))
 }
 
 /// Whether the page was loaded over https (directly, or through a TLS-terminating proxy).

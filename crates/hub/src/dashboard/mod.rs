@@ -7,7 +7,7 @@
 //! module turns that into what dashboards see.
 
 mod assets;
-mod auth;
+pub(crate) mod auth;
 mod edits;
 mod queue;
 mod views;

@@ -200,6 +200,53 @@ async fn browser_sessions_and_the_origin_check() {
 }
 
 #[tokio::test]
+async fn a_signed_in_browser_approves_a_pairing_code_without_a_token() {
+    let dir = TempDir::new().unwrap();
+    let hub = hub(dir.path(), |_| {}).await;
+    let user = user_token(&hub).await;
+    let json = ("Content-Type", "application/json");
+    let login = serde_json::json!({ "token": user }).to_string();
+    let ok = http(&hub, "POST", "/v1/session", None, &[json, ("Origin", "http://x")], login.as_bytes()).await;
+    let session = ok.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+
+    let start = br#"{"machine_name":"Laptop","machine_id":"m-laptop","os":"linux"}"#;
+    let started = http(&hub, "POST", "/v1/pair/start", None, &[json], start).await;
+    assert_eq!(started.status, 200, "{}", started.text());
+    let started = started.json();
+    let approve = serde_json::json!({ "user_code": started["user_code"] }).to_string();
+
+    let anonymous =
+        http(&hub, "POST", "/v1/pair/approve", None, &[json, ("Origin", "http://x")], approve.as_bytes()).await;
+    assert_eq!(anonymous.status, 401, "no session, no token: refused");
+    let cross = http(
+        &hub,
+        "POST",
+        "/v1/pair/approve",
+        None,
+        &[json, ("Cookie", &session), ("Origin", "http://evil.example")],
+        approve.as_bytes(),
+    )
+    .await;
+    assert_eq!(cross.status, 403, "a session cookie from another site cannot approve");
+    let approved = http(
+        &hub,
+        "POST",
+        "/v1/pair/approve",
+        None,
+        &[json, ("Cookie", &session), ("Origin", "http://x")],
+        approve.as_bytes(),
+    )
+    .await;
+    assert_eq!(approved.status, 200, "{}", approved.text());
+    assert_eq!(approved.json()["machine_name"], "Laptop");
+
+    let poll = serde_json::json!({ "device_code": started["device_code"] }).to_string();
+    let polled = http(&hub, "POST", "/v1/pair/poll", None, &[json], poll.as_bytes()).await.json();
+    assert_eq!(polled["status"], "approved");
+    assert!(polled["machine_token"].as_str().unwrap().starts_with("sbt_"));
+}
+
+#[tokio::test]
 async fn the_app_is_served_with_a_content_security_policy() {
     let dir = TempDir::new().unwrap();
     let hub = hub(dir.path(), |_| {}).await;
