@@ -5,7 +5,7 @@
 //! Unarchiving restores the last status before `archived`.
 
 use super::model::{progress_json, LeanEntry, LeanModel, Model};
-use super::{not_found, spec_error, to_value, wrong_layout, Ctx};
+use super::{not_found, spec_error, to_value, wrong_layout, Ctx, DocumentWriteArgs, ReadArgs};
 use crate::project::Layout;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -95,22 +95,6 @@ struct FrontmatterArgs {
 #[derive(Deserialize)]
 struct ContentArgs {
     name: String,
-    content: String,
-    #[serde(default)]
-    base_hash: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ReadArgs {
-    name: String,
-    #[serde(default)]
-    document: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DocumentWriteArgs {
-    name: String,
-    document: String,
     content: String,
     #[serde(default)]
     base_hash: Option<String>,

@@ -84,6 +84,24 @@ fn is_mutation(name: &str) -> bool {
     COMMANDS.iter().any(|(n, m)| *n == name && *m)
 }
 
+/// `spec-read` arguments, shared by the LeanSpec and spec-workflow layouts.
+#[derive(serde::Deserialize)]
+pub(super) struct ReadArgs {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) document: Option<String>,
+}
+
+/// `spec-document-write` arguments, shared by the LeanSpec and spec-workflow layouts.
+#[derive(serde::Deserialize)]
+pub(super) struct DocumentWriteArgs {
+    pub(super) name: String,
+    pub(super) document: String,
+    pub(super) content: String,
+    #[serde(default)]
+    pub(super) base_hash: Option<String>,
+}
+
 /// The executor's state a command uses.
 pub(crate) struct Shared<'a> {
     pub(crate) audit: &'a AuditLog,

@@ -4,7 +4,7 @@
 //! back), as spec-workflow's dashboard does.
 
 use super::model::{progress_json, Model};
-use super::{check_base_required, not_found, spec_error, to_value, wrong_layout, Ctx};
+use super::{check_base_required, not_found, spec_error, to_value, wrong_layout, Ctx, DocumentWriteArgs, ReadArgs};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use specbridge_protocol::ErrorBody;
@@ -76,22 +76,6 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
 #[derive(Deserialize)]
 struct NameArgs {
     name: String,
-}
-
-#[derive(Deserialize)]
-struct ReadArgs {
-    name: String,
-    #[serde(default)]
-    document: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DocumentWriteArgs {
-    name: String,
-    document: String,
-    content: String,
-    #[serde(default)]
-    base_hash: Option<String>,
 }
 
 #[derive(Deserialize)]
