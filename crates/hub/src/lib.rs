@@ -15,6 +15,7 @@ mod pairing;
 mod router;
 mod session;
 mod store;
+mod updates;
 
 pub use auth::{IssuedToken, Secret, TokenKind};
 pub use error::{status_for, ApiError, HubError};
@@ -45,6 +46,9 @@ pub struct HubConfig {
     pub bridge_idle_timeout: Duration,
     /// Time a new bridge connection has to send `hello` (10 s).
     pub hello_timeout: Duration,
+    /// Folder holding the tray app's `latest.json` and update artifacts;
+    /// `None` means `<data_dir>/updates`. A missing folder just means "no update".
+    pub updates_dir: Option<PathBuf>,
 }
 
 impl HubConfig {
@@ -55,7 +59,13 @@ impl HubConfig {
             command_timeout: Duration::from_secs(30),
             bridge_idle_timeout: Duration::from_secs(90),
             hello_timeout: Duration::from_secs(10),
+            updates_dir: None,
         }
+    }
+
+    /// The updates folder in effect: `updates_dir`, or `<data_dir>/updates`.
+    pub fn updates_folder(&self) -> PathBuf {
+        self.updates_dir.clone().unwrap_or_else(|| self.data_dir.join("updates"))
     }
 }
 
@@ -107,6 +117,15 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The URL the caller reached this hub at (`proto://host`), from `Host` and a
+/// TLS-terminating proxy's `X-Forwarded-Proto`, so links the hub hands out
+/// (pairing pages, update downloads) work from where the caller stands.
+pub(crate) fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
 /// Opens the store in `data_dir` without starting a server (for token admin).
 pub async fn open_store(data_dir: &Path) -> Result<SqliteStore, HubError> {
     SqliteStore::open(data_dir).await
@@ -147,6 +166,8 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         .merge(api_specs::routes())
         .merge(dashboard::routes())
         .merge(api::routes())
+        // The tray app's update feed: public, artifacts are signature-checked by the app.
+        .merge(updates::routes())
         .with_state(state.clone())
         // Device-code pairing and the machine's own token routes (their own state).
         .merge(pairing::routes(state.clone()));

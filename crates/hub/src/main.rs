@@ -27,6 +27,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7700")]
         listen: SocketAddr,
+        /// Folder with the tray app's `latest.json` and update artifacts
+        /// (re-read per request). Defaults to `<data dir>/updates`.
+        #[arg(long, env = "SPECBRIDGE_HUB_UPDATES")]
+        updates_dir: Option<PathBuf>,
     },
     /// Create, list and revoke tokens.
     Token {
@@ -73,13 +77,13 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { listen } => serve(data_dir, listen).await,
+            Command::Serve { listen, updates_dir } => serve(data_dir, listen, updates_dir).await,
             Command::Token { action } => token(data_dir, action).await,
         }
     })
 }
 
-async fn serve(data_dir: PathBuf, listen: SocketAddr) -> Result<()> {
+async fn serve(data_dir: PathBuf, listen: SocketAddr, updates_dir: Option<PathBuf>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -88,8 +92,11 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let hub = specbridge_hub::start(HubConfig::new(&data_dir), listener).await?;
-    tracing::info!(url = %hub.url(), data = %data_dir.display(), "serving");
+    let mut config = HubConfig::new(&data_dir);
+    config.updates_dir = updates_dir;
+    let updates = config.updates_folder();
+    let hub = specbridge_hub::start(config, listener).await?;
+    tracing::info!(url = %hub.url(), data = %data_dir.display(), updates = %updates.display(), "serving");
     shutdown_signal().await;
     tracing::info!("shutting down");
     hub.shutdown().await?;

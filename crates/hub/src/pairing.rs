@@ -120,12 +120,6 @@ fn canonical_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
 }
 
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
-    format!("{proto}://{host}")
-}
-
 fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
@@ -156,7 +150,7 @@ async fn start(
         );
     }
     tracing::info!(machine_id = %body.machine_id, os = %body.os, "pairing started");
-    let base = base_url(&headers);
+    let base = crate::base_url(&headers);
     Ok(Json(StartAnswer {
         device_code: device_code.expose().to_owned(),
         verification_url: format!("{base}/pair"),
