@@ -10,3 +10,4 @@ mod lifecycle;
 mod routing;
 mod support;
 mod sync;
+mod updates;
