@@ -12,6 +12,7 @@ packages=(
   # runs the real window under Xvfb; keychain tests use gnome-keyring in dbus-run-session.
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 dbus
+  desktop-file-utils rpm      # the packaged app: validate its desktop entries, inspect the .rpm
 )
 
 missing=()

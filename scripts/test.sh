@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/deps.sh
 ./scripts/test-tray.sh   # builds ui/dist (embedded in the app) first; keychain and WebDriver e2e tests
+./scripts/test-package.sh   # the .deb: bundle, dpkg -i, onboarding in the installed app, upgrade, remove
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

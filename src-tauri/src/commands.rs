@@ -234,6 +234,19 @@ pub async fn open_folder(state: State<'_, AppState>, id: String) -> AppResult<()
     open_path(&path)
 }
 
+/// Asks the hub for a newer signed release; its version, or null.
+#[tauri::command]
+pub async fn check_update<R: Runtime>(app: AppHandle<R>) -> AppResult<Option<String>> {
+    crate::update::check(&app).await
+}
+
+/// Installs the release the last check found and restarts into it, once no
+/// command from the hub is running.
+#[tauri::command]
+pub async fn install_update<R: Runtime>(app: AppHandle<R>) -> AppResult<()> {
+    crate::update::install(&app).await
+}
+
 /// Whether the app starts at login.
 #[tauri::command]
 pub async fn get_autostart<R: Runtime>(app: AppHandle<R>) -> AppResult<bool> {
@@ -248,17 +261,41 @@ pub async fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> AppR
     Ok(autostart_enabled(&app))
 }
 
+/// Whether start-at-login is on: on Linux our own desktop entry in the managed
+/// [`crate::install::LinuxAutostart`] folder, elsewhere the autostart plugin.
 pub(crate) fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().and_then(|m| m.is_enabled().ok()).unwrap_or(false)
+    #[cfg(target_os = "linux")]
+    {
+        app.try_state::<crate::install::LinuxAutostart>().is_some_and(|a| a.is_enabled())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().and_then(|m| m.is_enabled().ok()).unwrap_or(false)
+    }
 }
 
 pub(crate) fn set_autostart_inner<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> AppResult<()> {
-    let desktop = |detail: String| AppError::Desktop { what: "start at login", detail };
-    let manager = app
-        .try_state::<tauri_plugin_autostart::AutoLaunchManager>()
-        .ok_or_else(|| desktop("the autostart plugin is not loaded".into()))?;
-    let result = if enabled { manager.enable() } else { manager.disable() };
-    result.map_err(|e| desktop(e.to_string()))
+    #[cfg(target_os = "linux")]
+    {
+        let autostart = app.try_state::<crate::install::LinuxAutostart>().ok_or_else(|| AppError::Desktop {
+            what: "start at login",
+            detail: "no login item folder is set up".into(),
+        })?;
+        if enabled {
+            autostart.enable(&crate::install::login_command()?)
+        } else {
+            autostart.disable()
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let desktop = |detail: String| AppError::Desktop { what: "start at login", detail };
+        let manager = app
+            .try_state::<tauri_plugin_autostart::AutoLaunchManager>()
+            .ok_or_else(|| desktop("the autostart plugin is not loaded".into()))?;
+        let result = if enabled { manager.enable() } else { manager.disable() };
+        result.map_err(|e| desktop(e.to_string()))
+    }
 }
 
 pub(crate) fn open_url(url: &str) -> AppResult<()> {

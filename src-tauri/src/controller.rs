@@ -46,6 +46,8 @@ pub struct Controller {
     activity: Activity,
     pairing: Option<Pairing>,
     problem: Option<String>,
+    /// The version of a newer release the hub offers (crate::update).
+    update: Option<String>,
     suggested_name: String,
     /// The current engine, for the monitor task that follows its status and events.
     engine_tx: watch::Sender<Option<EngineHandle>>,
@@ -84,6 +86,7 @@ impl Controller {
             activity: Activity::default(),
             pairing: None,
             problem: None,
+            update: None,
             suggested_name: host_name(),
             engine_tx,
             vault_override: None,
@@ -254,7 +257,18 @@ impl Controller {
             pairing: self.pairing.as_ref().map(|p| p.view.clone()),
             activity: self.activity.entries(),
             unseen_conflicts: self.activity.unseen_conflicts(),
+            update: self.update.clone(),
         }
+    }
+
+    /// The paired hub's URL.
+    pub fn hub_url(&self) -> Option<String> {
+        self.config.hub.as_ref().map(|h| h.url.clone())
+    }
+
+    /// Records what the last update check found.
+    pub fn set_update_available(&mut self, version: Option<String>) {
+        self.update = version;
     }
 
     /// Records an engine event; returns a notice worth a desktop notification.

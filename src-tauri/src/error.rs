@@ -71,6 +71,18 @@ pub enum AppError {
         /// What the platform said.
         detail: String,
     },
+    /// Checking, downloading, verifying or installing an update failed.
+    #[error("update failed: {0}")]
+    Update(String),
+    /// "Install update" with no update found by a check.
+    #[error("no update is waiting to be installed")]
+    NoUpdate,
+    /// Commands from the hub were still running when the update had to start.
+    #[error("{in_flight} command(s) from the hub are still running")]
+    UpdateBusy {
+        /// Commands in flight when the wait ended.
+        in_flight: usize,
+    },
     /// A background task died (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,6 +107,9 @@ impl AppError {
             Self::NoPairing => "no_pairing",
             Self::UnknownProject(_) => "unknown_project",
             Self::Desktop { .. } => "desktop",
+            Self::Update(_) => "update_failed",
+            Self::NoUpdate => "no_update",
+            Self::UpdateBusy { .. } => "update_busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -111,6 +126,11 @@ impl AppError {
             Self::InvalidHubUrl { .. } => Some("use the address of the hub, for example https://hub.example.com".into()),
             Self::NotPaired => Some("pair this computer in Settings, or use this computer as the hub".into()),
             Self::NameTaken { suggestion, .. } => Some(format!("pick another name, for example {suggestion:?}")),
+            Self::Update(_) => Some("nothing was installed; the current version keeps running".into()),
+            Self::NoUpdate => Some("check for updates first".into()),
+            Self::UpdateBusy { .. } => {
+                Some("the update waits so no edit or job is cut off: install again once they finish".into())
+            }
             _ => None,
         }
     }

@@ -15,9 +15,11 @@ pub mod activity;
 pub mod commands;
 pub mod controller;
 pub mod error;
+pub mod install;
 pub mod remote;
 pub mod settings;
 pub mod tray;
+pub mod update;
 pub mod view;
 mod wake;
 
@@ -137,30 +139,59 @@ pub fn open_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 
 /// Registers the state and the typed commands (shared by the app and the mock-runtime tests).
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, ctl: Controller) -> tauri::Builder<R> {
-    builder.manage(AppState::new(ctl)).invoke_handler(tauri::generate_handler![
-        commands::get_snapshot,
-        commands::use_this_computer,
-        commands::pair_start,
-        commands::pair_cancel,
-        commands::pair_with_token,
-        commands::unpair,
-        commands::set_vault,
-        commands::rename_machine,
-        commands::pick_folder,
-        commands::inspect_folder,
-        commands::add_project,
-        commands::remove_project,
-        commands::set_read_only,
-        commands::set_project_paused,
-        commands::set_paused_all,
-        commands::retry_now,
-        commands::finish_onboarding,
-        commands::mark_activity_seen,
-        commands::open_dashboard,
-        commands::open_folder,
-        commands::get_autostart,
-        commands::set_autostart,
-    ])
+    builder.manage(AppState::new(ctl)).manage(update::PendingUpdate::default()).invoke_handler(
+        tauri::generate_handler![
+            commands::get_snapshot,
+            commands::use_this_computer,
+            commands::pair_start,
+            commands::pair_cancel,
+            commands::pair_with_token,
+            commands::unpair,
+            commands::set_vault,
+            commands::rename_machine,
+            commands::pick_folder,
+            commands::inspect_folder,
+            commands::add_project,
+            commands::remove_project,
+            commands::set_read_only,
+            commands::set_project_paused,
+            commands::set_paused_all,
+            commands::retry_now,
+            commands::finish_onboarding,
+            commands::mark_activity_seen,
+            commands::open_dashboard,
+            commands::open_folder,
+            commands::get_autostart,
+            commands::set_autostart,
+            commands::check_update,
+            commands::install_update,
+        ],
+    )
+}
+
+/// `specbridge-tray --forget-everything`: removes this user's token, config,
+/// state and login item, prints what went, and exits without opening a window.
+/// The Windows uninstaller runs it when asked to delete the app's data.
+pub fn forget_everything() -> anyhow::Result<()> {
+    let paths = Paths::platform()?;
+    #[cfg(target_os = "linux")]
+    let autostart = Some(install::LinuxAutostart::for_user()?);
+    #[cfg(not(target_os = "linux"))]
+    let autostart = None;
+    let forgotten = install::forget_everything(&paths, autostart.as_ref())?;
+    if let Some(hub) = &forgotten.token_for {
+        println!("removed the token for {hub}");
+    }
+    for folder in &forgotten.folders {
+        println!("removed {}", folder.display());
+    }
+    if forgotten.login_item {
+        println!("removed the login item");
+    }
+    if forgotten == install::Forgotten::default() {
+        println!("nothing to remove: specbridge keeps no data for this user");
+    }
+    Ok(())
 }
 
 /// Runs the app: single instance, tray, engine; the window opens on first run
@@ -181,9 +212,15 @@ pub fn run() -> anyhow::Result<()> {
                 tracing::warn!(error = %e, "window from second instance");
             }
         }))
-        .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .plugin(tauri_plugin_notification::init());
+    // Linux keeps its own login item (crate::install); the plugin serves macOS and Windows.
+    #[cfg(target_os = "linux")]
+    let builder = builder.manage(install::LinuxAutostart::for_user()?);
+    #[cfg(not(target_os = "linux"))]
+    let builder =
+        builder.plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None));
     let app = with_commands(builder, ctl)
         .setup(|app| {
             #[cfg(target_os = "macos")]
@@ -200,6 +237,7 @@ pub fn run() -> anyhow::Result<()> {
             tray::create(&handle, &snapshot, commands::autostart_enabled(&handle))?;
             tauri::async_runtime::spawn(monitor(handle.clone()));
             tauri::async_runtime::spawn(wake::watch(handle.clone()));
+            tauri::async_runtime::spawn(update::watch(handle.clone()));
             if !snapshot.onboarded || std::env::var_os("SPECBRIDGE_OPEN_WINDOW").is_some() {
                 open_window(&handle)?;
             }

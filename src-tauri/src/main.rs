@@ -2,7 +2,9 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    if let Err(e) = specbridge_tray::run() {
+    let forget = std::env::args_os().skip(1).any(|a| a == "--forget-everything");
+    let result = if forget { specbridge_tray::forget_everything() } else { specbridge_tray::run() };
+    if let Err(e) = result {
         eprintln!("specbridge: {e:#}");
         std::process::exit(1);
     }

@@ -81,6 +81,13 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &[MenuEntry]) -> tauri::Res
                 Box::new(MenuItem::with_id(app, "dashboard", "Open dashboard", *enabled, None::<&str>)?)
             }
             MenuEntry::Settings => Box::new(MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?),
+            MenuEntry::CheckForUpdates { enabled } => {
+                Box::new(MenuItem::with_id(app, "update-check", "Check for updates", *enabled, None::<&str>)?)
+            }
+            MenuEntry::InstallUpdate(version) => {
+                let label = format!("Install update {version} and restart");
+                Box::new(MenuItem::with_id(app, "update-install", label, true, None::<&str>)?)
+            }
             MenuEntry::StartAtLogin(on) => {
                 Box::new(CheckMenuItem::with_id(app, "autostart", "Start at login", true, *on, None::<&str>)?)
             }
@@ -110,6 +117,10 @@ async fn handle<R: Runtime>(app: &AppHandle<R>, id: &str) -> crate::error::AppRe
             app.exit(0);
         }
         "retry" => state.ctl.lock().await.reconnect_now(),
+        "update-check" => {
+            crate::update::check(app).await?;
+        }
+        "update-install" => crate::update::install(app).await?,
         "pause-all" | "resume-all" => state.ctl.lock().await.set_paused_all(id == "pause-all").await?,
         "dashboard" => {
             if let Some(url) = state.ctl.lock().await.dashboard_url() {

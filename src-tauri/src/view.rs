@@ -254,6 +254,8 @@ pub struct Snapshot {
     pub activity: Vec<ActivityEntry>,
     /// Conflicts not looked at yet.
     pub unseen_conflicts: usize,
+    /// A newer signed release the hub offers (its version), found by the last check.
+    pub update: Option<String>,
 }
 
 /// One entry of the tray menu, before it becomes a native menu.
@@ -285,6 +287,13 @@ pub enum MenuEntry {
     },
     /// Open the settings window.
     Settings,
+    /// Ask the hub for a newer release.
+    CheckForUpdates {
+        /// Only with a hub.
+        enabled: bool,
+    },
+    /// Install the release a check found (its version) and restart.
+    InstallUpdate(String),
     /// The start-at-login checkbox.
     StartAtLogin(bool),
     /// Quit the app.
@@ -311,6 +320,10 @@ pub fn menu_model(s: &Snapshot, start_at_login: bool) -> Vec<MenuEntry> {
     }
     menu.push(MenuEntry::OpenDashboard { enabled: s.hub.is_some() });
     menu.push(MenuEntry::Settings);
+    menu.push(match &s.update {
+        Some(version) => MenuEntry::InstallUpdate(version.clone()),
+        None => MenuEntry::CheckForUpdates { enabled: s.hub.is_some() },
+    });
     menu.push(MenuEntry::Separator);
     menu.push(MenuEntry::StartAtLogin(start_at_login));
     menu.push(MenuEntry::Separator);
@@ -391,6 +404,7 @@ mod tests {
             pairing: None,
             activity: vec![],
             unseen_conflicts: 0,
+            update: None,
         }
     }
 
@@ -403,6 +417,11 @@ mod tests {
         assert!(!online.contains(&MenuEntry::RetryNow));
         assert!(online.contains(&MenuEntry::StartAtLogin(true)));
         assert_eq!(online.last(), Some(&MenuEntry::Quit));
+        assert!(online.contains(&MenuEntry::CheckForUpdates { enabled: true }));
+        let update = Snapshot { update: Some("0.2.0".into()), ..snapshot(TrayState::Synced, None) };
+        let menu = menu_model(&update, false);
+        assert!(menu.contains(&MenuEntry::InstallUpdate("0.2.0".into())));
+        assert!(!menu.iter().any(|e| matches!(e, MenuEntry::CheckForUpdates { .. })));
         let offline = menu_model(&snapshot(TrayState::Offline, Some(LinkState::Offline { retry_in_ms: 1 })), false);
         assert!(offline.contains(&MenuEntry::RetryNow));
         let mut paused = snapshot(TrayState::Paused, None);

@@ -109,3 +109,24 @@ fn onboarding_with_this_computer_as_the_hub_syncs_a_folder() {
     let settings = std::fs::read_to_string(dir.path().join("home/tray.toml")).unwrap();
     assert!(settings.contains("onboarded = true") && settings.contains("[embedded_hub]"), "{settings}");
 }
+
+/// On Linux "Start at login" is our own desktop entry (installers/linux/autostart.desktop)
+/// in the managed autostart folder, written and removed over IPC.
+#[cfg(target_os = "linux")]
+#[test]
+fn start_at_login_writes_and_removes_the_autostart_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, window) = app(&dir.path().join("home"));
+    let autostart_dir = dir.path().join("xdg/autostart");
+    tauri::Manager::manage(&app, specbridge_tray::install::LinuxAutostart::in_dir(&autostart_dir));
+    let entry = autostart_dir.join("specbridge.desktop");
+
+    assert_eq!(invoke(&window, "set_autostart", json!({ "enabled": true })).unwrap(), json!(true));
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    assert!(text.contains(&format!("\nExec={}\n", exe.display())), "{text}");
+    assert_eq!(invoke(&window, "get_autostart", json!({})).unwrap(), json!(true));
+
+    assert_eq!(invoke(&window, "set_autostart", json!({ "enabled": false })).unwrap(), json!(false));
+    assert!(!entry.exists());
+}

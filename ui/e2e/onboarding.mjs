@@ -5,9 +5,14 @@
 // and the folder syncs (a file written afterwards reaches the hub). It saves
 // screenshots of onboarding and settings in docs/screenshots/.
 //
-// Usage (scripts/test-tray.sh sets this up):
+// Usage (scripts/test-tray.sh and scripts/test-package.sh set this up):
 //   node ui/e2e/onboarding.mjs <app binary> <specbridge-hub binary>
 // with tauri-driver on PATH, inside xvfb-run and dbus-run-session.
+// E2E_PLATFORM_DIRS=1: the app keeps its data where an installed app does
+// (~/.config/specbridge, ~/.local/state/specbridge) instead of SPECBRIDGE_HOME.
+// E2E_MODE=reopen: the app was onboarded by an earlier run (E2E_WORK kept) and,
+// for example, upgraded since; check it opens on settings with the same
+// machine name and folder, still synced, instead of onboarding again.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,17 +22,29 @@ const [app, hubBin] = process.argv.slice(2).map((p) => resolve(p));
 const shots = resolve(process.env.SCREENSHOTS ?? "docs/screenshots");
 // E2E_WORK keeps the onboarded app's folder for later runs (scripts/bench-tray.sh).
 const work = process.env.E2E_WORK ?? mkdtempSync(join(tmpdir(), "specbridge-e2e-"));
-const home = join(work, "specbridge");
+const platformDirs = !!process.env.E2E_PLATFORM_DIRS;
+const reopen = process.env.E2E_MODE === "reopen";
+const home = platformDirs ? null : join(work, "specbridge");
+const configDir = home ?? join(process.env.HOME, ".config", "specbridge");
+const stateDir = home ?? join(process.env.HOME, ".local", "state", "specbridge");
 const project = join(work, "code", "app");
-mkdirSync(join(project, "specs", "001-login"), { recursive: true });
-writeFileSync(join(project, "specs", "001-login", "README.md"), "---\nstatus: planned\n---\n# Login\n");
+if (!reopen) {
+  mkdirSync(join(project, "specs", "001-login"), { recursive: true });
+  writeFileSync(join(project, "specs", "001-login", "README.md"), "---\nstatus: planned\n---\n# Login\n");
+}
 mkdirSync(shots, { recursive: true });
 
 const PORT = 4444 + Math.floor(Math.random() * 500);
 // The W3C WebDriver element reference key.
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
-const env = { ...process.env, SPECBRIDGE_HOME: home, BROWSER: "true", RUST_LOG: "info" };
+const env = {
+  ...process.env,
+  BROWSER: "true",
+  RUST_LOG: "info",
+  ...(home ? { SPECBRIDGE_HOME: home } : {}),
+  ...(reopen ? { SPECBRIDGE_OPEN_WINDOW: "1" } : {}),
+};
 const driver = spawn("tauri-driver", ["--port", String(PORT), "--native-driver", "/usr/bin/WebKitWebDriver"], {
   env,
   stdio: ["ignore", "inherit", "inherit"],
@@ -92,14 +109,8 @@ const shot = async (name) => {
   console.log(`screenshot: ${join(shots, `${name}.png`)}`);
 };
 
-let failed = false;
-try {
-  await waitFor("tauri-driver", async () => (await fetch(`${base}/status`)).ok);
-  const created = await wd("POST", "/session", {
-    capabilities: { alwaysMatch: { "tauri:options": { application: app }, browserName: "wry" } },
-  });
-  session = created.sessionId;
-
+// Onboarding in the window, then the hub's side of it.
+async function onboard() {
   await waitFor("the onboarding window", () => present('[data-step="hub"] #use-local'));
   await shot("onboarding-1-hub");
   await click("#use-local");
@@ -124,11 +135,11 @@ try {
   await shot("settings");
 
   // The hub's side: a user token from the embedded hub's own database.
-  const hubData = join(home, "hub");
+  const hubData = join(stateDir, "hub");
   const token = execFileSync(hubBin, ["--data-dir", hubData, "token", "create", "--kind", "user", "--name", "e2e"], {
     encoding: "utf8",
   }).trim();
-  const config = readFileSync(join(home, "config.toml"), "utf8");
+  const config = readFileSync(join(configDir, "config.toml"), "utf8");
   const hubUrl = /url = "([^"]+)"/.exec(config)[1];
   const api = async (path) => {
     const res = await fetch(hubUrl + path, { headers: { authorization: `Bearer ${token}` } });
@@ -152,9 +163,9 @@ try {
   console.log("folder syncing: specs/002-search/README.md reached the hub");
 
   // The token sits in the keychain (or the explicitly chosen vault), never in a plain file.
-  if (existsSync(join(home, "token.json"))) throw new Error("token.json exists: the token went to a file");
+  if (existsSync(join(configDir, "token.json"))) throw new Error("token.json exists: the token went to a file");
   if (/sbt_/.test(config)) throw new Error("a token is in config.toml");
-  console.log("token: not in any file under", home);
+  console.log("token: not in any file under", configDir);
   // Closing the window destroys it (WebKit's web process goes) and the app
   // lives on in the tray, still syncing. It prints the process tree's RSS
   // before and after (recorded in docs/benchmarks.md).
@@ -190,6 +201,31 @@ try {
   });
   console.log(`window closed: app alive and syncing; RSS ${open.mib} MiB (${open.processes} processes) -> ${closed.mib} MiB (${closed.processes})`);
   console.log("e2e: PASS");
+}
+
+// An app onboarded by an earlier run opens on settings, unchanged.
+async function checkReopened() {
+  await waitFor("settings, not onboarding", () => present('#app[data-view="settings"]'));
+  await waitFor("the synced state", () => present('#status-line[data-state="synced"]'));
+  const name = await js("return document.getElementById('machine-name').value");
+  if (name !== "E2E Workstation") throw new Error(`machine name after reopening: ${JSON.stringify(name)}`);
+  await waitFor("the folder with its 3 files", () => present('li[data-project="app"] .files[data-files="3"]'));
+  writeFileSync(join(project, "specs", "004-after-upgrade.md"), "# still syncing\n");
+  await waitFor("the new file counted", () => present('li[data-project="app"] .files[data-files="4"]'));
+  appPid = execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" }).trim();
+  console.log("reopen: settings with the same machine, folder and pairing, still syncing");
+  console.log("e2e: PASS");
+}
+
+let failed = false;
+try {
+  await waitFor("tauri-driver", async () => (await fetch(`${base}/status`)).ok);
+  const created = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { "tauri:options": { application: app }, browserName: "wry" } },
+  });
+  session = created.sessionId;
+
+  await (reopen ? checkReopened() : onboard());
 } catch (e) {
   failed = true;
   console.error("e2e: FAIL", e);

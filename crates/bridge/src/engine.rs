@@ -97,6 +97,8 @@ struct Inner {
     reconnect: watch::Sender<u64>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// Hub commands in flight (see [`EngineHandle::wait_until_idle`]).
+    in_flight: watch::Sender<usize>,
 }
 
 impl Engine {
@@ -180,6 +182,7 @@ impl Engine {
 
         let retry = Arc::new(Notify::new());
         let (reconnect, reconnect_rx) = watch::channel(0u64);
+        let (in_flight, _) = watch::channel(0usize);
         let executor = Arc::new(Executor::new(
             Arc::clone(&projects),
             AuditLog::new(paths.audit_log()),
@@ -198,6 +201,7 @@ impl Engine {
             events: events.clone(),
             cancel: cancel.clone(),
             tracker: tracker.clone(),
+            in_flight: in_flight.clone(),
             retry: Arc::clone(&retry),
             reconnect: reconnect_rx,
             baseline_error: problems.first().cloned(),
@@ -207,7 +211,17 @@ impl Engine {
         tracker.spawn(status::write_loop(status_rx.clone(), status_file, cancel.clone()));
         tracing::info!(hub = %hub.url, projects = status_rx.borrow().projects.len(), "engine started");
         Ok(EngineHandle {
-            inner: Arc::new(Inner { paths, status_tx, status_rx, events, retry, reconnect, cancel, tracker }),
+            inner: Arc::new(Inner {
+                paths,
+                status_tx,
+                status_rx,
+                events,
+                retry,
+                reconnect,
+                cancel,
+                tracker,
+                in_flight,
+            }),
         })
     }
 }
@@ -227,6 +241,21 @@ impl EngineHandle {
     /// Engine events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Hub commands queued, running or being answered right now.
+    pub fn commands_in_flight(&self) -> usize {
+        *self.inner.in_flight.borrow()
+    }
+
+    /// Waits until no hub command is in flight, at most `within`; true when
+    /// idle. A host replacing its own binary (an app update) waits on this so
+    /// a write or a job is never cut off halfway and every answer reaches the
+    /// hub. New commands may still arrive afterwards: stop the engine next.
+    pub async fn wait_until_idle(&self, within: Duration) -> bool {
+        let mut count = self.inner.in_flight.subscribe();
+        let idle = tokio::time::timeout(within, async { count.wait_for(|n| *n == 0).await.is_ok() }).await;
+        idle.unwrap_or(false)
     }
 
     /// Reconnects now: skips the backoff delay, and retries after a 401 (for

@@ -343,6 +343,21 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
     let run = pending.await.unwrap();
     assert_eq!((run["outcome"].as_str(), run["output"].as_str()), (Some("cancelled"), Some("start\n")));
 
+    // A running job is a command in flight until its answer is sent: an app
+    // update waits on exactly this before it replaces the binary.
+    assert_eq!(w.engine.commands_in_flight(), 0);
+    let runner = std::sync::Arc::clone(w);
+    let pending = tokio::spawn(async move { runner.ok("POST", "/api/projects/flow/jobs/sleepy/run", None).await });
+    eventually("the job runs and counts as in flight", || async {
+        w.ok("GET", "/api/projects/flow/jobs/sleepy", None).await["live_output"] == "start\n"
+            && w.engine.commands_in_flight() == 1
+    })
+    .await;
+    assert!(!w.engine.wait_until_idle(std::time::Duration::from_millis(300)).await, "a running job is not idle");
+    w.ok("POST", "/api/projects/flow/jobs/sleepy/cancel", None).await;
+    assert!(w.engine.wait_until_idle(std::time::Duration::from_secs(10)).await);
+    assert_eq!(pending.await.unwrap()["outcome"], "cancelled");
+
     // Streamed: progress lines while it runs, then the result line.
     let steps = json!({ "id": "steps", "name": "Steps", "command": ["sh", "-c", "echo one; sleep 0.3; echo two"] });
     w.ok("POST", "/api/projects/flow/jobs", Some(steps)).await;
@@ -367,11 +382,11 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
     );
 
     let history = w.ok("GET", "/api/projects/flow/jobs/sleepy/history", None).await;
-    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history.as_array().unwrap().len(), 3, "timed out, cancelled, cancelled while in flight");
     let stats = w.ok("GET", "/api/projects/flow/jobs/sleepy/stats", None).await;
     assert_eq!(
         (stats["runs"].as_u64(), stats["timed_out"].as_u64(), stats["cancelled"].as_u64()),
-        (Some(2), Some(1), Some(1))
+        (Some(3), Some(1), Some(2))
     );
     let list = w.ok("GET", "/api/projects/flow/jobs", None).await;
     assert_eq!(list.as_array().unwrap().len(), 4);

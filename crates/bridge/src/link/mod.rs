@@ -46,6 +46,8 @@ pub(crate) struct LinkCtx {
     pub(crate) cancel: CancellationToken,
     /// Command tasks are tracked so shutdown waits for in-flight writes.
     pub(crate) tracker: TaskTracker,
+    /// How many hub commands are queued, running or answering right now.
+    pub(crate) in_flight: watch::Sender<usize>,
     pub(crate) retry: Arc<Notify>,
     /// Changes when the host asks a live session to hang up and redial.
     pub(crate) reconnect: watch::Receiver<u64>,

@@ -21,7 +21,7 @@ use specbridge_protocol::{
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -108,6 +108,7 @@ type Stream = futures_util::stream::SplitStream<WsStream>;
 pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
     let (sink, mut stream) = ws.split();
     let (resp_tx, mut resp_rx) = mpsc::channel(RESPONSE_QUEUE);
+    let (answer_tx, mut answer_rx) = mpsc::channel(RESPONSE_QUEUE);
     let mut session = Session {
         ctx,
         sink,
@@ -120,6 +121,7 @@ pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
         outbox_ready: true,
         acked: 0,
         resp_tx,
+        answer_tx,
         command_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_COMMANDS)),
     };
     let welcome = match session.handshake(&mut stream).await {
@@ -133,7 +135,7 @@ pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
     session.acked = welcome.last_seq;
     ctx.set_error(ctx.baseline_error.clone());
     ctx.set_state(LinkState::Connected);
-    let reason = session.serve(&mut stream, &mut resp_rx).await;
+    let reason = session.serve(&mut stream, &mut resp_rx, &mut answer_rx).await;
     if !reason.is_cancelled() {
         // Best effort, and bounded: a dead socket must not delay the reconnect.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.sink.close()).await;
@@ -157,6 +159,9 @@ struct Session<'a> {
     acked: u64,
     /// Responses and progress of commands (both jump the outbox queue).
     resp_tx: mpsc::Sender<Message>,
+    /// Final answers to hub commands, each with its in-flight mark, which is
+    /// dropped only once the answer is on the wire (or the session is gone).
+    answer_tx: mpsc::Sender<(Response, InFlight)>,
     command_slots: Arc<Semaphore>,
 }
 
@@ -187,7 +192,12 @@ impl Session<'_> {
         }
     }
 
-    async fn serve(&mut self, stream: &mut Stream, responses: &mut mpsc::Receiver<Message>) -> EndReason {
+    async fn serve(
+        &mut self,
+        stream: &mut Stream,
+        responses: &mut mpsc::Receiver<Message>,
+        answers: &mut mpsc::Receiver<(Response, InFlight)>,
+    ) -> EndReason {
         let timing = self.ctx.timing.clone();
         let mut head = self.ctx.head.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + timing.ping_interval, timing.ping_interval);
@@ -204,10 +214,17 @@ impl Session<'_> {
                     self.close(CloseCode::Normal, "bridge stopping").await;
                     return EndReason::Cancelled;
                 }
+                // Progress before answers: a command's progress lines were
+                // queued before its answer, and must reach the hub first.
                 Some(message) = responses.recv() => match message {
                     Message::Response(response) => self.send_response(response).await,
                     other => self.send(&other).await,
                 },
+                Some((response, in_flight)) = answers.recv() => {
+                    let sent = self.send_response(response).await;
+                    drop(in_flight);
+                    sent
+                }
                 frame = stream.next() => {
                     // Any frame proves the connection is alive.
                     pong_deadline = None;
@@ -332,11 +349,15 @@ impl Session<'_> {
         let core = self.ctx.core.clone();
         let events = self.ctx.events.clone();
         let responses = self.resp_tx.clone();
+        let answers = self.answer_tx.clone();
         let slots = Arc::clone(&self.command_slots);
+        // Counted from arrival until the answer is written (see `serve`), or
+        // dropped with it when the session ends first.
+        let in_flight = InFlight::enter(&self.ctx.in_flight);
         self.ctx.tracker.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return };
-            let handled = executor.run(command, Some(responses.clone())).await;
-            let _ = responses.send(Message::Response(handled.response)).await;
+            let handled = executor.run(command, Some(responses)).await;
+            let _ = answers.send((handled.response, in_flight)).await;
             if handled.wrote && !handled.changed.is_empty() {
                 // Our own writes: let the core index them now rather than wait for the watcher.
                 let _ = core.send(CoreMsg::Changed { project: handled.project.clone(), paths: handled.changed }).await;
@@ -464,4 +485,22 @@ impl Session<'_> {
 
 fn network(error: WsError) -> EndReason {
     EndReason::Network(error.to_string())
+}
+
+/// One hub command counted in [`LinkCtx::in_flight`] from its arrival until
+/// its answer is written to the socket (hosts wait on the count before
+/// replacing their binary, so no answer is lost to the restart).
+struct InFlight(watch::Sender<usize>);
+
+impl InFlight {
+    fn enter(count: &watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }

@@ -21,7 +21,7 @@ pub fn read(root: &Path, rel: &str) -> String {
 pub struct World {
     _dir: TempDir,
     pub hub: TestHub,
-    _engine: specbridge_bridge::EngineHandle,
+    pub engine: specbridge_bridge::EngineHandle,
     pub home: BridgeHome,
 }
 
@@ -42,7 +42,7 @@ impl World {
         home.config.save(&home.paths).unwrap();
         let engine = home.start(&hub.machine_token).await;
         connected(&engine).await;
-        Self { _dir: dir, hub, _engine: engine, home }
+        Self { _dir: dir, hub, engine, home }
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
