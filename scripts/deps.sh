@@ -13,6 +13,7 @@ packages=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 dbus
   desktop-file-utils rpm      # the packaged app: validate its desktop entries, inspect the .rpm
+  nsis                        # compile the Windows installer hooks (makensis) as a check
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # Checks the headless installer: install into a temp prefix and HOME, verify the
 # systemd unit and the launchd plist, run the unit's own ExecStart against a real
 # hub after `specbridge login`, upgrade in place (pairing and projects kept) and
-# uninstall (user data kept). Needs the debug binaries from `cargo test`.
+# uninstall (user data kept). Also compiles the tray app's Windows NSIS hooks
+# and parses its macOS Info.plist. Needs the debug binaries from `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,7 +94,19 @@ installers/headless/install.sh --uninstall --prefix "$prefix" >/dev/null
 [ -f "$XDG_CONFIG_HOME/specbridge/config.toml" ] || fail "uninstall removed user data"
 ok "uninstall keeps user data"
 
-# 7. Bad input gets a clear error.
+# 7. The tray app's installer pieces for the other OSes, checked as far as Linux can:
+#    the NSIS hooks compile with makensis (warnings are errors), the macOS
+#    Info.plist parses and makes a menu-bar app.
+makensis -V1 -WX -DHOOKS="$PWD/installers/windows/hooks.nsh" -DOUT="$work/hooks-check.exe" \
+  installers/windows/check-hooks.nsi >"$work/makensis.log" 2>&1 || fail "NSIS hooks: $(cat "$work/makensis.log")"
+python3 - installers/macos/Info.plist <<'PY' || fail "installers/macos/Info.plist is invalid"
+import plistlib, sys
+p = plistlib.load(open(sys.argv[1], "rb"))
+assert p["LSUIElement"] is True, p
+PY
+ok "NSIS hooks compile; macOS Info.plist sets LSUIElement"
+
+# 8. Bad input gets a clear error.
 if installers/headless/install.sh --binary "$work/nope" --prefix "$prefix" 2>"$work/err.log"; then fail "a missing binary was accepted"; fi
 grep -q "hint:" "$work/err.log" || fail "no hint on a missing binary"
 ok "missing binary is refused with a hint"
