@@ -19,7 +19,9 @@ if [ "${1:-}" = "--in-session" ]; then
   # must share one keychain (the token lives there across the upgrade).
   deb="$2" newer="$3" work="$4"
   export E2E_WORK="$work/e2e" E2E_PLATFORM_DIRS=1 SCREENSHOTS="$work/shots"
-  node ui/e2e/onboarding.mjs /usr/bin/specbridge-tray target/debug/specbridge-hub
+  E2E_AUTOSTART=1 node ui/e2e/onboarding.mjs /usr/bin/specbridge-tray target/debug/specbridge-hub
+  login_item="$HOME/.config/autostart/specbridge.desktop"
+  grep -qx 'Exec=/usr/bin/specbridge-tray' "$login_item" || { echo "package: no login item for the installed app" >&2; exit 1; }
   dpkg -i "$newer" >"$work/upgrade.log"
   [ "$(dpkg-query -W -f '${Version}' specbridge)" = "0.1.0+upgrade" ] || { echo "package: the upgrade did not install" >&2; exit 1; }
   E2E_MODE=reopen node ui/e2e/onboarding.mjs /usr/bin/specbridge-tray target/debug/specbridge-hub
@@ -78,7 +80,7 @@ desktop="$work/unpacked/usr/share/applications/specbridge.desktop"
 grep -q '^Exec=specbridge-tray$' "$desktop" && grep -q '^Icon=specbridge-tray$' "$desktop" \
   || fail "desktop entry: $(cat "$desktop")"
 desktop-file-validate "$desktop" || fail "desktop-file-validate refused the menu entry"
-sed 's|@EXEC@|/usr/bin/specbridge-tray|' installers/linux/autostart.desktop >"$work/autostart.desktop"
+sed -e 's#@EXEC@#/usr/bin/specbridge-tray#' -e 's#@TRYEXEC@#/usr/bin/specbridge-tray#' installers/linux/autostart.desktop >"$work/autostart.desktop"
 desktop-file-validate "$work/autostart.desktop" || fail "desktop-file-validate refused the autostart entry"
 ok "menu and autostart entries pass desktop-file-validate"
 
@@ -97,8 +99,8 @@ HOME="$user_home" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARG
   env -u XDG_CONFIG_HOME -u XDG_STATE_HOME -u XDG_DATA_HOME \
   xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- ./scripts/with-keyring.sh \
   "$0" --in-session "$deb" "$work/specbridge-newer.deb" "$work"
-ok "the installed app opens onboarding on first run and syncs once onboarded"
-ok "an upgrade keeps pairing, machine name and folder"
+ok "the installed app opens onboarding on first run, syncs once onboarded, and writes its login item when asked"
+ok "an upgrade keeps pairing, machine name and folder; updates come from the hub and unsigned ones are refused"
 
 # 4. Removing the package keeps the user's data.
 config="$user_home/.config/specbridge/config.toml"
@@ -115,6 +117,7 @@ dpkg -i "$deb" >/dev/null 2>&1
 HOME="$user_home" env -u XDG_CONFIG_HOME -u XDG_STATE_HOME dbus-run-session -- ./scripts/with-keyring.sh \
   /usr/bin/specbridge-tray --forget-everything >"$work/forget.log" 2>&1 || { cat "$work/forget.log" >&2; fail "--forget-everything failed"; }
 grep -q "removed the token for http://127.0.0.1:" "$work/forget.log" || fail "no token removed: $(cat "$work/forget.log")"
+grep -q "removed the login item" "$work/forget.log" || fail "the login item stayed: $(cat "$work/forget.log")"
 [ ! -e "$user_home/.config/specbridge" ] && [ ! -e "$user_home/.local/state/specbridge" ] || fail "data left after --forget-everything"
 [ -d "$work/e2e/code/app/specs" ] || fail "--forget-everything touched the user's spec folder"
 ok "--forget-everything removes token, config and state, and leaves spec folders alone"

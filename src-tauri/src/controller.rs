@@ -258,6 +258,7 @@ impl Controller {
             activity: self.activity.entries(),
             unseen_conflicts: self.activity.unseen_conflicts(),
             update: self.update.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 

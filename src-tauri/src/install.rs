@@ -10,7 +10,8 @@ use crate::error::AppError;
 use specbridge_bridge::{vault, Config, Paths};
 use std::path::{Path, PathBuf};
 
-/// The freedesktop autostart entry, with `@EXEC@` for the command line.
+/// The freedesktop autostart entry, with `@EXEC@` for the command line and
+/// `@TRYEXEC@` for the plain path.
 /// Kept in installers/linux/ so packagers see every file the app writes.
 const AUTOSTART_TEMPLATE: &str = include_str!("../../installers/linux/autostart.desktop");
 
@@ -89,7 +90,9 @@ pub fn login_command() -> Result<PathBuf, AppError> {
 
 /// The autostart entry for `exec`, quoted as the Desktop Entry spec asks.
 pub fn autostart_entry(exec: &Path) -> String {
-    AUTOSTART_TEMPLATE.replace("@EXEC@", &desktop_exec_quote(&exec.to_string_lossy()))
+    let path = exec.to_string_lossy();
+    // TryExec is a plain string; only Exec has the quoting rules.
+    AUTOSTART_TEMPLATE.replace("@EXEC@", &desktop_exec_quote(&path)).replace("@TRYEXEC@", &path)
 }
 
 /// Quotes one argument for a desktop entry's `Exec` key: plain when it has no
@@ -122,6 +125,24 @@ pub struct Forgotten {
     pub folders: Vec<PathBuf>,
     /// Whether a Linux login item was removed.
     pub login_item: bool,
+}
+
+impl std::fmt::Display for Forgotten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Self::default() {
+            return writeln!(f, "nothing to remove: specbridge keeps no data for this user");
+        }
+        if let Some(hub) = &self.token_for {
+            writeln!(f, "removed the token for {hub}")?;
+        }
+        for folder in &self.folders {
+            writeln!(f, "removed {}", folder.display())?;
+        }
+        if self.login_item {
+            writeln!(f, "removed the login item")?;
+        }
+        Ok(())
+    }
 }
 
 /// Removes this user's specbridge data: the hub token (keychain or file), the
@@ -180,7 +201,8 @@ mod tests {
         let text = std::fs::read_to_string(autostart.file()).unwrap();
         assert!(text.starts_with("[Desktop Entry]\n"), "{text}");
         assert!(text.contains("\nExec=\"/home/me/Apps/specbridge 0.1.AppImage\"\n"), "{text}");
-        assert!(!text.contains("@EXEC@"));
+        assert!(text.contains("\nTryExec=/home/me/Apps/specbridge 0.1.AppImage\n"), "{text}");
+        assert!(!text.contains('@'), "{text}");
         // A desktop that switched it off in its own settings counts as off.
         std::fs::write(autostart.file(), text.replace("enabled=true", "enabled=false")).unwrap();
         assert!(!autostart.is_enabled());
@@ -221,7 +243,9 @@ mod tests {
         assert!(forgotten.login_item);
         assert!(!paths.token_file().exists() && !paths.state_dir.exists() && !autostart.file().exists());
         assert!(project.join("specs").is_dir(), "a spec folder is the user's, never ours to remove");
+        assert!(forgotten.to_string().starts_with("removed the token for http://127.0.0.1:7700\nremoved "));
         // Twice is fine: nothing left to forget.
-        assert_eq!(forget_everything(&paths, Some(&autostart)).unwrap(), Forgotten::default());
+        let again = forget_everything(&paths, Some(&autostart)).unwrap();
+        assert_eq!(again.to_string(), "nothing to remove: specbridge keeps no data for this user\n");
     }
 }

@@ -170,28 +170,15 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, ctl: Controller) ->
 }
 
 /// `specbridge-tray --forget-everything`: removes this user's token, config,
-/// state and login item, prints what went, and exits without opening a window.
-/// The Windows uninstaller runs it when asked to delete the app's data.
-pub fn forget_everything() -> anyhow::Result<()> {
+/// state and login item without opening a window, and says what went. The
+/// Windows uninstaller runs it when asked to delete the app's data.
+pub fn forget_everything() -> error::AppResult<install::Forgotten> {
     let paths = Paths::platform()?;
     #[cfg(target_os = "linux")]
     let autostart = Some(install::LinuxAutostart::for_user()?);
     #[cfg(not(target_os = "linux"))]
     let autostart = None;
-    let forgotten = install::forget_everything(&paths, autostart.as_ref())?;
-    if let Some(hub) = &forgotten.token_for {
-        println!("removed the token for {hub}");
-    }
-    for folder in &forgotten.folders {
-        println!("removed {}", folder.display());
-    }
-    if forgotten.login_item {
-        println!("removed the login item");
-    }
-    if forgotten == install::Forgotten::default() {
-        println!("nothing to remove: specbridge keeps no data for this user");
-    }
-    Ok(())
+    install::forget_everything(&paths, autostart.as_ref())
 }
 
 /// Runs the app: single instance, tray, engine; the window opens on first run

@@ -61,7 +61,8 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>) -> AppResult<Option<String>> 
 }
 
 /// Downloads the pending update and verifies its signature (the plugin
-/// refuses bytes the release key did not sign). Nothing is installed yet.
+/// refuses bytes the release key did not sign), leaving it pending. Nothing
+/// is installed.
 pub async fn download<R: Runtime>(app: &AppHandle<R>) -> AppResult<(Update, Vec<u8>)> {
     let pending = app.state::<PendingUpdate>().0.lock().await.clone();
     let update = pending.ok_or(AppError::NoUpdate)?;
@@ -87,9 +88,24 @@ pub async fn quiesce(state: &AppState, within: Duration) -> AppResult<()> {
 /// wait for in-flight commands, stop syncing, replace the app. If the install
 /// fails the engine starts again and the error says why.
 pub async fn install<R: Runtime>(app: &AppHandle<R>) -> AppResult<()> {
-    let (update, bytes) = download(app).await?;
+    // Taken, not peeked: a second click while this one runs finds nothing to install.
+    let pending = app.state::<PendingUpdate>().0.lock().await.take();
+    let update = pending.ok_or(AppError::NoUpdate)?;
     let state = app.state::<AppState>();
-    quiesce(&state, QUIET_WAIT).await?;
+    let bytes = match update.download(|_, _| {}, || {}).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // A release that fails verification is forgotten: the menu goes back to "Check for updates".
+            state.ctl.lock().await.set_update_available(None);
+            crate::refresh(app).await;
+            return Err(failed(e));
+        }
+    };
+    if let Err(busy) = quiesce(&state, QUIET_WAIT).await {
+        // Still wanted: "Install update" stays offered for when the work is done.
+        *app.state::<PendingUpdate>().0.lock().await = Some(update);
+        return Err(busy);
+    }
     if let Err(e) = update.install(bytes) {
         if let Err(resume) = state.ctl.lock().await.resume().await {
             tracing::warn!(error = %resume, "restart after a failed update");

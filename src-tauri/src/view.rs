@@ -256,6 +256,8 @@ pub struct Snapshot {
     pub unseen_conflicts: usize,
     /// A newer signed release the hub offers (its version), found by the last check.
     pub update: Option<String>,
+    /// This app's version.
+    pub version: String,
 }
 
 /// One entry of the tray menu, before it becomes a native menu.
@@ -405,6 +407,7 @@ mod tests {
             activity: vec![],
             unseen_conflicts: 0,
             update: None,
+            version: "0.1.0".into(),
         }
     }
 

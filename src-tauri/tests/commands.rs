@@ -41,6 +41,7 @@ fn a_fresh_app_is_signed_out_and_errors_are_typed() {
     assert_eq!(snap["state"], "signed-out");
     assert_eq!(snap["onboarded"], false);
     assert_eq!(snap["vault"], "file");
+    assert_eq!((snap["version"].as_str(), &snap["update"]), (Some(env!("CARGO_PKG_VERSION")), &Value::Null));
     assert!(!snap["machine"]["suggested_name"].as_str().unwrap().is_empty());
 
     let error = invoke(&window, "rename_machine", json!({ "name": "   " })).unwrap_err();
@@ -53,6 +54,8 @@ fn a_fresh_app_is_signed_out_and_errors_are_typed() {
     assert!(error["hint"].is_string());
     let error = invoke(&window, "open_dashboard", json!({})).unwrap_err();
     assert_eq!(error["code"], "not_paired");
+    assert_eq!(invoke(&window, "check_update", json!({})).unwrap_err()["code"], "not_paired");
+    assert_eq!(invoke(&window, "install_update", json!({})).unwrap_err()["code"], "no_update");
     // Desktop plugins are not loaded on the mock runtime: a typed error, not a panic.
     assert_eq!(invoke(&window, "set_autostart", json!({ "enabled": true })).unwrap_err()["code"], "desktop");
     assert_eq!(invoke(&window, "get_autostart", json!({})).unwrap(), json!(false));

@@ -12,7 +12,9 @@
 // (~/.config/specbridge, ~/.local/state/specbridge) instead of SPECBRIDGE_HOME.
 // E2E_MODE=reopen: the app was onboarded by an earlier run (E2E_WORK kept) and,
 // for example, upgraded since; check it opens on settings with the same
-// machine name and folder, still synced, instead of onboarding again.
+// machine name and folder, still synced, instead of onboarding again; then
+// check for updates against its hub, and refuse a release not signed by the
+// release key.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -128,6 +130,8 @@ async function onboard() {
   await click("#next");
 
   await waitFor("the start-at-login step", () => present('[data-step="login"] #finish'));
+  // E2E_AUTOSTART=1 says yes to "Start specbridge when I log in" (the installed-package test checks the login item).
+  if (process.env.E2E_AUTOSTART) await click("#autostart");
   await click("#finish");
   await waitFor("settings", () => present('#app[data-view="settings"]'));
   await waitFor("the synced state", () => present('#status-line[data-state="synced"]'));
@@ -214,6 +218,28 @@ async function checkReopened() {
   await waitFor("the new file counted", () => present('li[data-project="app"] .files[data-files="4"]'));
   appPid = execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" }).trim();
   console.log("reopen: settings with the same machine, folder and pairing, still syncing");
+
+  // Updates come from the hub (here the one inside the app). Nothing published: up to date.
+  const text = (css) => js("return document.querySelector(arguments[0])?.textContent ?? ''", css);
+  await click("#check-update");
+  await waitFor("the up-to-date notice", async () => (await text(".notice")).includes("up to date"));
+  // A release published on the hub but not signed by the release key: offered, never installed.
+  const updates = join(stateDir, "hub", "updates");
+  mkdirSync(updates, { recursive: true });
+  writeFileSync(join(updates, "specbridge-9.9.9.AppImage"), "not a build from the release key");
+  const forged = Buffer.from("untrusted comment: forged\nRUQAAAAAAAAAAA==\ntrusted comment: version:9.9.9\nAAAA\n").toString("base64");
+  const platform = { signature: forged, url: "specbridge-9.9.9.AppImage" };
+  writeFileSync(join(updates, "latest.json"), JSON.stringify({ version: "9.9.9", platforms: { "linux-x86_64": platform } }));
+  await click("#check-update");
+  await waitFor("the offered update", () => present("#install-update"));
+  await click("#install-update");
+  await waitFor("the refusal", () => present('.error[data-code="update_failed"]'));
+  await waitFor("the refused release forgotten", () => present("#check-update"));
+  await waitFor("still synced on the old version", () => present('#status-line[data-state="synced"]'));
+  if (String(execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" })).trim() !== appPid) {
+    throw new Error("the app restarted after a refused update");
+  }
+  console.log("updates: the hub's release is offered; one not signed by the release key is refused");
   console.log("e2e: PASS");
 }
 

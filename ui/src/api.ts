@@ -53,6 +53,10 @@ export interface Snapshot {
   pairing: PairingView | null;
   activity: ActivityEntry[];
   unseen_conflicts: number;
+  /** A newer signed release the hub offers, found by the last check. */
+  update: string | null;
+  /** This app's version. */
+  version: string;
 }
 export interface FolderInfo { path: string; layout: Layout }
 
@@ -83,5 +87,7 @@ export const api = {
   openFolder: (id: string) => invoke<void>("open_folder", { id }),
   getAutostart: () => invoke<boolean>("get_autostart"),
   setAutostart: (enabled: boolean) => invoke<boolean>("set_autostart", { enabled }),
+  checkUpdate: () => invoke<string | null>("check_update"),
+  installUpdate: () => invoke<void>("install_update"),
   onSnapshot: (f: (s: Snapshot) => void): Promise<UnlistenFn> => listen<Snapshot>("snapshot", (e) => f(e.payload)),
 };

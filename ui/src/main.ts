@@ -157,6 +157,10 @@ function settings(s: Snapshot): string {
       <input id="machine-name" value="${esc(s.machine.name)}" aria-label="Machine name"><button id="save-name">Rename</button></div></section>
     <section class="card"><h2>Folders</h2>${projectRows(s, true)}${folderPicker()}</section>
     <section class="card"><h2>Start at login</h2><label class="switch"><input type="checkbox" id="autostart" ${autostart ? "checked" : ""}> Start specbridge when I log in</label></section>
+    <section class="card"><h2>Version</h2><p>specbridge ${esc(s.version)}${s.update ? ` · <strong>${esc(s.update)} is available</strong>` : ""}</p>
+      <div class="row">${s.update
+        ? '<button id="install-update">Install and restart</button>'
+        : `<button id="check-update" ${s.hub ? "" : "disabled"}>Check for updates</button>`}</div></section>
     <section class="card"><h2>Recent activity</h2>${activity}</section>`;
 }
 
@@ -250,6 +254,13 @@ function wire(): void {
     return s;
   }));
   on("retry", () => act(() => api.retryNow()));
+  on("check-update", () => act(async () => {
+    const version = await api.checkUpdate();
+    notice = version ? `specbridge ${version} is available.` : "specbridge is up to date.";
+    return api.snapshot();
+  }));
+  // Waits for edits and jobs from the hub to finish, then restarts into the new version.
+  on("install-update", () => act(() => api.installUpdate()));
   on("pause-all", () => act(() => api.setPausedAll(!snap?.paused_all)));
   on("dashboard", () => act(() => api.openDashboard()));
   on("setup", () => { step = "hub"; render(); });
