@@ -17,13 +17,13 @@ root="$PWD"
 if [ "${1:-}" = "--in-session" ]; then
   # Inside xvfb-run + dbus-run-session + with-keyring.sh: steps 2 and 3, which
   # must share one keychain (the token lives there across the upgrade).
-  deb="$2" newer="$3" work="$4"
+  deb="$2" newer="$3" work="$4" newer_version="$5"
   export E2E_WORK="$work/e2e" E2E_PLATFORM_DIRS=1 SCREENSHOTS="$work/shots"
   E2E_AUTOSTART=1 node ui/e2e/onboarding.mjs /usr/bin/specbridge-tray target/debug/specbridge-hub
   login_item="$HOME/.config/autostart/specbridge.desktop"
   grep -qx 'Exec=/usr/bin/specbridge-tray' "$login_item" || { echo "package: no login item for the installed app" >&2; exit 1; }
   dpkg -i "$newer" >"$work/upgrade.log"
-  [ "$(dpkg-query -W -f '${Version}' specbridge)" = "0.1.0+upgrade" ] || { echo "package: the upgrade did not install" >&2; exit 1; }
+  [ "$(dpkg-query -W -f '${Version}' specbridge)" = "$newer_version" ] || { echo "package: the upgrade did not install" >&2; exit 1; }
   E2E_MODE=reopen node ui/e2e/onboarding.mjs /usr/bin/specbridge-tray target/debug/specbridge-hub
   exit 0
 fi
@@ -85,8 +85,10 @@ desktop-file-validate "$work/autostart.desktop" || fail "desktop-file-validate r
 ok "menu and autostart entries pass desktop-file-validate"
 
 # A newer version of the same package, for the upgrade: same files, higher version.
+# "+upgrade" sorts after the plain version in dpkg's order, so this is an upgrade.
+newer_version="$(dpkg-deb -f "$deb" Version)+upgrade"
 dpkg-deb -R "$deb" "$work/newer"
-sed -i 's/^Version: .*/Version: 0.1.0+upgrade/' "$work/newer/DEBIAN/control"
+sed -i "s/^Version: .*/Version: $newer_version/" "$work/newer/DEBIAN/control"
 dpkg-deb -b "$work/newer" "$work/specbridge-newer.deb" >/dev/null
 
 # 2 + 3. Install, onboard, upgrade, reopen: as a fresh user with a throwaway HOME.
@@ -98,7 +100,7 @@ mkdir -p "$user_home"
 HOME="$user_home" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
   env -u XDG_CONFIG_HOME -u XDG_STATE_HOME -u XDG_DATA_HOME \
   xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- ./scripts/with-keyring.sh \
-  "$0" --in-session "$deb" "$work/specbridge-newer.deb" "$work"
+  "$0" --in-session "$deb" "$work/specbridge-newer.deb" "$work" "$newer_version"
 ok "the installed app opens onboarding on first run, syncs once onboarded, and writes its login item when asked"
 ok "an upgrade keeps pairing, machine name and folder; updates come from the hub and unsigned ones are refused"
 

@@ -46,7 +46,7 @@ pub(crate) struct Handled {
     pub(crate) changed: Vec<String>,
 }
 
-/// Where a running command sends its progress messages (the link's response queue).
+/// Where a running command sends its progress messages (the link's progress queue).
 pub(crate) type ProgressTx = tokio::sync::mpsc::Sender<specbridge_protocol::Message>;
 
 /// Runs commands against the served projects.

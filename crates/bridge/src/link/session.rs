@@ -43,7 +43,7 @@ const FETCH_LIMIT: usize = 256;
 /// Commands running at once; more wait their turn.
 const MAX_CONCURRENT_COMMANDS: usize = 16;
 
-/// Responses queued for sending.
+/// Progress messages, and answers, queued for sending.
 const RESPONSE_QUEUE: usize = 64;
 
 /// A wall clock that ran this much further than the monotonic clock between two
@@ -107,7 +107,7 @@ type Stream = futures_util::stream::SplitStream<WsStream>;
 /// Runs one session to its end.
 pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
     let (sink, mut stream) = ws.split();
-    let (resp_tx, mut resp_rx) = mpsc::channel(RESPONSE_QUEUE);
+    let (progress_tx, mut progress_rx) = mpsc::channel(RESPONSE_QUEUE);
     let (answer_tx, mut answer_rx) = mpsc::channel(RESPONSE_QUEUE);
     let mut session = Session {
         ctx,
@@ -120,7 +120,7 @@ pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
         digests_sent: false,
         outbox_ready: true,
         acked: 0,
-        resp_tx,
+        progress_tx,
         answer_tx,
         command_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_COMMANDS)),
     };
@@ -135,7 +135,7 @@ pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
     session.acked = welcome.last_seq;
     ctx.set_error(ctx.baseline_error.clone());
     ctx.set_state(LinkState::Connected);
-    let reason = session.serve(&mut stream, &mut resp_rx, &mut answer_rx).await;
+    let reason = session.serve(&mut stream, &mut progress_rx, &mut answer_rx).await;
     if !reason.is_cancelled() {
         // Best effort, and bounded: a dead socket must not delay the reconnect.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.sink.close()).await;
@@ -157,8 +157,8 @@ struct Session<'a> {
     /// There may be outbox work (set when the head moves, cleared when drained).
     outbox_ready: bool,
     acked: u64,
-    /// Responses and progress of commands (both jump the outbox queue).
-    resp_tx: mpsc::Sender<Message>,
+    /// Progress messages of running commands (they jump the outbox queue, as answers do).
+    progress_tx: mpsc::Sender<Message>,
     /// Final answers to hub commands, each with its in-flight mark, which is
     /// dropped only once the answer is on the wire (or the session is gone).
     answer_tx: mpsc::Sender<(Response, InFlight)>,
@@ -195,7 +195,7 @@ impl Session<'_> {
     async fn serve(
         &mut self,
         stream: &mut Stream,
-        responses: &mut mpsc::Receiver<Message>,
+        progress: &mut mpsc::Receiver<Message>,
         answers: &mut mpsc::Receiver<(Response, InFlight)>,
     ) -> EndReason {
         let timing = self.ctx.timing.clone();
@@ -216,10 +216,7 @@ impl Session<'_> {
                 }
                 // Progress before answers: a command's progress lines were
                 // queued before its answer, and must reach the hub first.
-                Some(message) = responses.recv() => match message {
-                    Message::Response(response) => self.send_response(response).await,
-                    other => self.send(&other).await,
-                },
+                Some(message) = progress.recv() => self.send(&message).await,
                 Some((response, in_flight)) = answers.recv() => {
                     let sent = self.send_response(response).await;
                     drop(in_flight);
@@ -342,13 +339,13 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Runs a command off the session task; its response comes back through
-    /// the response queue, which the loop serves first.
+    /// Runs a command off the session task; its progress and then its answer
+    /// come back through two queues the loop serves before the outbox.
     fn spawn_command(&self, command: Command) {
         let executor = Arc::clone(&self.ctx.executor);
         let core = self.ctx.core.clone();
         let events = self.ctx.events.clone();
-        let responses = self.resp_tx.clone();
+        let progress = self.progress_tx.clone();
         let answers = self.answer_tx.clone();
         let slots = Arc::clone(&self.command_slots);
         // Counted from arrival until the answer is written (see `serve`), or
@@ -356,7 +353,7 @@ impl Session<'_> {
         let in_flight = InFlight::enter(&self.ctx.in_flight);
         self.ctx.tracker.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return };
-            let handled = executor.run(command, Some(responses)).await;
+            let handled = executor.run(command, Some(progress)).await;
             let _ = answers.send((handled.response, in_flight)).await;
             if handled.wrote && !handled.changed.is_empty() {
                 // Our own writes: let the core index them now rather than wait for the watcher.
