@@ -222,7 +222,7 @@ async function checkReopened() {
   // Updates come from the hub (here the one inside the app). Nothing published: up to date.
   const text = (css) => js("return document.querySelector(arguments[0])?.textContent ?? ''", css);
   await click("#check-update");
-  await waitFor("the up-to-date notice", async () => (await text(".notice")).includes("up to date"));
+  await waitFor("the up-to-date note", async () => (await text("#update-note")).includes("up to date"));
   // A release published on the hub but not signed by the release key: offered, never installed.
   const updates = join(stateDir, "hub", "updates");
   mkdirSync(updates, { recursive: true });
@@ -231,7 +231,12 @@ async function checkReopened() {
   const platform = { signature: forged, url: "specbridge-9.9.9.AppImage" };
   writeFileSync(join(updates, "latest.json"), JSON.stringify({ version: "9.9.9", platforms: { "linux-x86_64": platform } }));
   await click("#check-update");
+  // CI once timed out here waiting for the refusal. The likely cause: the check's
+  // result arrived as a notice on top after the button had shown, pushing the
+  // button down under a click already aimed at it. The result now stays in the
+  // Version card; the window's text is printed on failure.
   await waitFor("the offered update", () => present("#install-update"));
+  await waitFor("the offer in the Version card", async () => (await text("#version")).includes("9.9.9 is available"));
   await click("#install-update");
   await waitFor("the refusal", () => present('.error[data-code="update_failed"]'));
   await waitFor("the refused release forgotten", () => present("#check-update"));
@@ -255,7 +260,12 @@ try {
 } catch (e) {
   failed = true;
   console.error("e2e: FAIL", e);
-  if (session) await shot("failure").catch(() => undefined);
+  if (session) {
+    await shot("failure").catch(() => undefined);
+    // CI keeps the log, not the screenshot: print what the window showed.
+    const shown = await js("return document.getElementById('app')?.innerText ?? ''").catch(() => "");
+    console.error(`window text at failure:\n${shown}`);
+  }
 } finally {
   if (session) await wd("DELETE", `/session/${session}`).catch(() => undefined);
   // The app outlives its window by design; end it by its pid.

@@ -23,6 +23,9 @@ let step: Step = "hub";
 let error: AppError | null = null;
 let notice = "";
 let autostart = false;
+// The last manual check found nothing newer (shown in the Version card, not as
+// a notice on top, which would push the card's button away under the pointer).
+let upToDate = false;
 
 const LAYOUT_NAMES: Record<Layout, string> = {
   leanspec: "LeanSpec",
@@ -157,7 +160,9 @@ function settings(s: Snapshot): string {
       <input id="machine-name" value="${esc(s.machine.name)}" aria-label="Machine name"><button id="save-name">Rename</button></div></section>
     <section class="card"><h2>Folders</h2>${projectRows(s, true)}${folderPicker()}</section>
     <section class="card"><h2>Start at login</h2><label class="switch"><input type="checkbox" id="autostart" ${autostart ? "checked" : ""}> Start specbridge when I log in</label></section>
-    <section class="card"><h2>Version</h2><p>specbridge ${esc(s.version)}${s.update ? ` · <strong>${esc(s.update)} is available</strong>` : ""}</p>
+    <section class="card" id="version"><h2>Version</h2><p>specbridge ${esc(s.version)}${s.update
+      ? ` · <strong>${esc(s.update)} is available</strong>`
+      : upToDate ? ' · <span class="notice" id="update-note">up to date</span>' : ""}</p>
       <div class="row">${s.update
         ? '<button id="install-update">Install and restart</button>'
         : `<button id="check-update" ${s.hub ? "" : "disabled"}>Check for updates</button>`}</div></section>
@@ -255,8 +260,7 @@ function wire(): void {
   }));
   on("retry", () => act(() => api.retryNow()));
   on("check-update", () => act(async () => {
-    const version = await api.checkUpdate();
-    notice = version ? `specbridge ${version} is available.` : "specbridge is up to date.";
+    upToDate = (await api.checkUpdate()) === null;
     return api.snapshot();
   }));
   // Waits for edits and jobs from the hub to finish, then restarts into the new version.
