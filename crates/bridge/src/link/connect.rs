@@ -40,6 +40,62 @@ pub(crate) enum ConnectError {
     /// Network or TLS failure.
     #[error("cannot reach the hub: {0}")]
     Network(String),
+    /// The system trusts no certificate authority, so no https hub can be verified.
+    #[error(
+        "no trusted CA certificates on this machine ({0}): install the ca-certificates package, \
+         or point SSL_CERT_FILE at a PEM bundle that holds the hub's CA"
+    )]
+    NoTrustedRoots(String),
+}
+
+/// TLS client settings for wss:// hubs, built on the first wss:// dial and kept
+/// for the link's lifetime (one owner: the link task).
+///
+/// The crypto provider (ring) is picked here rather than left to crate
+/// features: with none enabled, rustls aborted the headless bridge at its first
+/// handshake with an https hub. Roots come from the system's CA store
+/// (`SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured), so a self-hosted hub
+/// behind a private CA works once that CA is trusted on the machine.
+#[derive(Default)]
+pub(crate) struct Tls {
+    #[cfg(feature = "tls")]
+    config: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Tls {
+    #[cfg(feature = "tls")]
+    fn connector(&mut self) -> Result<tokio_tungstenite::Connector, ConnectError> {
+        if let Some(config) = &self.config {
+            return Ok(tokio_tungstenite::Connector::Rustls(config.clone()));
+        }
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, _unparsable) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let why = found.errors.first().map_or_else(|| "the CA store is empty".to_owned(), ToString::to_string);
+            return Err(ConnectError::NoTrustedRoots(why));
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConnectError::Network(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tracing::debug!(roots = added, "TLS roots loaded from the system store");
+        let config = std::sync::Arc::new(config);
+        self.config = Some(config.clone());
+        Ok(tokio_tungstenite::Connector::Rustls(config))
+    }
+
+    /// The connector for `url`: TLS for wss://, plain TCP otherwise.
+    fn connector_for(&mut self, url: &str) -> Result<Option<tokio_tungstenite::Connector>, ConnectError> {
+        #[cfg(feature = "tls")]
+        if url.starts_with("wss://") {
+            return self.connector().map(Some);
+        }
+        let _ = url;
+        Ok(Some(tokio_tungstenite::Connector::Plain))
+    }
 }
 
 /// `http(s)://host[:port][/prefix]` -> `ws(s)://host[:port][/prefix]/v1/bridge`.
@@ -76,7 +132,12 @@ fn ws_config() -> WebSocketConfig {
 }
 
 /// Dials the hub with the bearer token.
-pub(crate) async fn connect(url: &str, token: &Token, within: Duration) -> Result<WsStream, ConnectError> {
+pub(crate) async fn connect(
+    url: &str,
+    token: &Token,
+    tls: &mut Tls,
+    within: Duration,
+) -> Result<WsStream, ConnectError> {
     use tokio_tungstenite::tungstenite::Error as WsError;
     let mut request = url.into_client_request().map_err(|e| ConnectError::Network(e.to_string()))?;
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
@@ -86,7 +147,8 @@ pub(crate) async fn connect(url: &str, token: &Token, within: Duration) -> Resul
     request
         .headers_mut()
         .insert(header::USER_AGENT, HeaderValue::from_static(concat!("specbridge/", env!("CARGO_PKG_VERSION"))));
-    let attempt = tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true);
+    let connector = tls.connector_for(url)?;
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config()), true, connector);
     match tokio::time::timeout(within, attempt).await {
         Err(_) => Err(ConnectError::Timeout(within)),
         Ok(Ok((ws, _response))) => Ok(ws),

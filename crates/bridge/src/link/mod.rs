@@ -87,11 +87,12 @@ impl LinkCtx {
 /// Runs the link until the engine is cancelled.
 pub(crate) async fn run(ctx: LinkCtx) {
     let mut backoff = Backoff::new(ctx.timing.backoff_base, ctx.timing.backoff_cap);
+    let mut tls = connect::Tls::default();
     loop {
         ctx.set_state(LinkState::Connecting);
         let attempt = tokio::select! {
             _ = ctx.cancel.cancelled() => break,
-            attempt = connect::connect(&ctx.url, &ctx.token, CONNECT_TIMEOUT) => attempt,
+            attempt = connect::connect(&ctx.url, &ctx.token, &mut tls, CONNECT_TIMEOUT) => attempt,
         };
         let error = match attempt {
             Err(ConnectError::Unauthorized) => {
