@@ -93,7 +93,11 @@ impl Index {
     /// rule); `path` only names the file in errors.
     pub(crate) fn stamp_and_serialize(&mut self, path: &Path) -> Result<Vec<u8>, StateError> {
         self.saved_ms = fsutil::now_ms();
-        serde_json::to_vec(self).map_err(|source| StateError::Json { path: path.into(), source })
+        // Sized up front (see `Outbox::to_bytes`): about 120 bytes per entry plus its path.
+        let estimate = 64 + self.entries.keys().map(|path| path.len() + 120).sum::<usize>();
+        let mut bytes = Vec::with_capacity(estimate);
+        serde_json::to_writer(&mut bytes, self).map_err(|source| StateError::Json { path: path.into(), source })?;
+        Ok(bytes)
     }
 
     /// All entries in path order.
