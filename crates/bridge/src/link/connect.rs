@@ -41,6 +41,7 @@ pub(crate) enum ConnectError {
     #[error("cannot reach the hub: {0}")]
     Network(String),
     /// The system trusts no certificate authority, so no https hub can be verified.
+    #[cfg(feature = "tls")]
     #[error(
         "no trusted CA certificates on this machine ({0}): install the ca-certificates package, \
          or point SSL_CERT_FILE at a PEM bundle that holds the hub's CA"
@@ -64,11 +65,14 @@ pub(crate) struct Tls {
 
 impl Tls {
     #[cfg(feature = "tls")]
-    fn connector(&mut self) -> Result<tokio_tungstenite::Connector, ConnectError> {
+    async fn connector(&mut self) -> Result<tokio_tungstenite::Connector, ConnectError> {
         if let Some(config) = &self.config {
             return Ok(tokio_tungstenite::Connector::Rustls(config.clone()));
         }
-        let found = rustls_native_certs::load_native_certs();
+        // Reads the CA bundle from disk: off the async workers.
+        let found = tokio::task::spawn_blocking(rustls_native_certs::load_native_certs)
+            .await
+            .map_err(|e| ConnectError::Network(format!("loading CA certificates: {e}")))?;
         let mut roots = rustls::RootCertStore::empty();
         let (added, _unparsable) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
@@ -87,14 +91,14 @@ impl Tls {
         Ok(tokio_tungstenite::Connector::Rustls(config))
     }
 
-    /// The connector for `url`: TLS for wss://, plain TCP otherwise.
-    fn connector_for(&mut self, url: &str) -> Result<Option<tokio_tungstenite::Connector>, ConnectError> {
-        #[cfg(feature = "tls")]
+    /// The connector for `url`: rustls for wss://, plain TCP otherwise.
+    #[cfg(feature = "tls")]
+    async fn connector_for(&mut self, url: &str) -> Result<tokio_tungstenite::Connector, ConnectError> {
         if url.starts_with("wss://") {
-            return self.connector().map(Some);
+            self.connector().await
+        } else {
+            Ok(tokio_tungstenite::Connector::Plain)
         }
-        let _ = url;
-        Ok(Some(tokio_tungstenite::Connector::Plain))
     }
 }
 
@@ -147,8 +151,16 @@ pub(crate) async fn connect(
     request
         .headers_mut()
         .insert(header::USER_AGENT, HeaderValue::from_static(concat!("specbridge/", env!("CARGO_PKG_VERSION"))));
-    let connector = tls.connector_for(url)?;
-    let attempt = tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config()), true, connector);
+    #[cfg(feature = "tls")]
+    let attempt = {
+        let connector = tls.connector_for(url).await?;
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config()), true, Some(connector))
+    };
+    #[cfg(not(feature = "tls"))]
+    let attempt = {
+        let _ = tls;
+        tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
+    };
     match tokio::time::timeout(within, attempt).await {
         Err(_) => Err(ConnectError::Timeout(within)),
         Ok(Ok((ws, _response))) => Ok(ws),
