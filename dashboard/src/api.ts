@@ -20,13 +20,24 @@ export interface MachineView {
   projects: ProjectRow[];
 }
 
-export interface QueuedCommand {
+/** A recorded command (an edit, a job) as the hub keeps it: `GET /v1/commands/{id}`, the queue, results. */
+export interface CommandView {
   id: string;
   machine: string;
   project: string;
-  path: string;
+  name: string;
   summary: string;
-  queued_ms: number;
+  target: string;
+  state: "queued" | "sent" | "applied" | "failed" | "expired" | "cancelled";
+  attempts: number;
+  created_ms: number;
+  expires_ms: number;
+  /** The caller was told "queued": its result arrives later. */
+  deferred: boolean;
+  sent_ms: number | null;
+  finished_ms: number | null;
+  result?: { path?: string; hash?: string; size?: number } & Record<string, unknown>;
+  error?: ErrorBody;
 }
 
 export interface ErrorBody {
@@ -34,17 +45,6 @@ export interface ErrorBody {
   message: string;
   hint?: string;
   details?: { current_hash?: string | null; current_content?: { encoding: string; data: string } };
-}
-
-export interface CommandOutcome {
-  id: string;
-  machine: string;
-  project: string;
-  path: string;
-  summary: string;
-  replayed: boolean;
-  result?: { path: string; hash: string; size: number };
-  error?: ErrorBody;
 }
 
 export interface FileRow {
@@ -137,18 +137,34 @@ export class ApiFailure extends Error {
   }
 }
 
-/** What a write answered: applied at once, or queued for an offline machine. */
-export type WriteAnswer =
-  | { status: "applied"; id: string; result: { path: string; hash: string; size: number } }
-  | { status: "queued"; id: string };
+/** What a write answered: the command, applied (with its result) or queued for an offline machine. */
+export type WriteAnswer = CommandView & { state: "applied" | "queued" };
+
+/** 128 random bits as hex. `crypto.randomUUID` exists only in secure contexts,
+ * and a phone on the LAN may open the dashboard over plain http. */
+function randomKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, credentials: "same-origin", headers: {} };
+  const headers: Record<string, string> = {};
+  const init: RequestInit = { method, credentials: "same-origin", headers };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)["Content-Type"] = "application/json";
+    headers["Content-Type"] = "application/json";
   }
-  const res = await fetch(url, init);
+  // Every edit carries its own key: if the network drops the answer, the one
+  // retry below is the same command at the hub and is applied at most once.
+  const edit = method !== "GET" && method !== "DELETE";
+  if (edit) headers["Idempotency-Key"] = randomKey();
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    if (!edit) throw err;
+    res = await fetch(url, init);
+  }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let json: unknown = null;
@@ -176,14 +192,21 @@ export const api = {
   content: (m: string, p: string, path: string) => call<FileContent>("GET", `${base(m, p)}/content/${encPath(path)}`),
   writeDocument: (m: string, p: string, path: string, content: string, baseHash: string | null, queue: boolean) =>
     call<WriteAnswer>("PUT", `${base(m, p)}/documents/${encPath(path)}`, { content, base_hash: baseHash, queue }),
-  setFrontmatter: (m: string, p: string, spec: string, fields: Record<string, unknown>, baseHash: string | null, queue: boolean) =>
-    call<WriteAnswer>("PATCH", `${base(m, p)}/specs/${enc(spec)}/frontmatter`, { ...fields, base_hash: baseHash, queue }),
+  setFrontmatter: (m: string, p: string, spec: string, changes: Record<string, unknown>, baseHash: string | null, queue: boolean) =>
+    call<WriteAnswer>("PATCH", `${base(m, p)}/specs/${enc(spec)}/frontmatter`, { changes, base_hash: baseHash, queue }),
   setTask: (m: string, p: string, spec: string, task: string, status: string, baseHash: string | null, queue: boolean) =>
     call<WriteAnswer>("PUT", `${base(m, p)}/specs/${enc(spec)}/tasks/${enc(task)}/status`, { status, base_hash: baseHash, queue }),
-  answerApproval: (m: string, p: string, id: string, action: string, comment: string, queue: boolean) =>
-    call<WriteAnswer>("POST", `${base(m, p)}/approvals/${enc(id)}/${enc(action)}`, { comment, queue }),
+  /** spec-workflow's rules: a revision request carries the comment; approve and reject carry it as the response. */
+  answerApproval: (m: string, p: string, id: string, action: string, comment: string, queue: boolean) => {
+    const text = comment.trim();
+    const body =
+      action === "needs-revision"
+        ? { comments: text ? [{ type: "general", comment: text }] : [], queue }
+        : { response: text || undefined, queue };
+    return call<WriteAnswer>("POST", `${base(m, p)}/approvals/${enc(id)}/${enc(action)}`, body);
+  },
   tasks: (m: string, p: string, spec: string) =>
-    call<{ path: string; hash: string; tasks: Task[] }>("GET", `${base(m, p)}/specs/${enc(spec)}/tasks`),
-  queue: () => call<QueuedCommand[]>("GET", "/v1/queue"),
-  cancelQueued: (id: string) => call<void>("DELETE", `/v1/queue/${enc(id)}`),
+    call<{ path: string; hash: string; tasks: Task[] }>("GET", `${base(m, p)}/model/specs/${enc(spec)}/tasks`),
+  queue: () => call<CommandView[]>("GET", "/v1/queue"),
+  cancelQueued: (id: string) => call<CommandView>("DELETE", `/v1/commands/${enc(id)}`),
 };

@@ -2,7 +2,7 @@
 // full state, applies deltas, reconnects with backoff, and tells listeners.
 // Its state drives the connection indicator.
 
-import type { CommandOutcome, MachineView, QueuedCommand } from "./api";
+import type { CommandView, MachineView } from "./api";
 
 export type LinkState = "connecting" | "live" | "down";
 
@@ -10,21 +10,21 @@ export type LiveEvent =
   | { type: "state" }
   | { type: "machine"; machine: MachineView }
   | { type: "file_changed"; machine: string; project: string; paths: string[] }
-  | { type: "command_result"; result: CommandOutcome }
+  | { type: "command_result"; result: CommandView }
   | { type: "queue" }
   | { type: "link"; state: LinkState }
   | { type: "unauthorized" };
 
 type Incoming =
-  | { type: "state"; machines: MachineView[]; queue: QueuedCommand[] }
+  | { type: "state"; machines: MachineView[]; queue: CommandView[] }
   | { type: "machine"; machine: MachineView }
   | { type: "file_changed"; machine: string; project: string; paths: string[] }
-  | { type: "command_result"; result: CommandOutcome }
-  | { type: "queue"; items: QueuedCommand[] };
+  | { type: "command_result"; result: CommandView }
+  | { type: "queue"; items: CommandView[] };
 
 export class Live {
   machines: MachineView[] = [];
-  queue: QueuedCommand[] = [];
+  queue: CommandView[] = [];
   state: LinkState = "connecting";
   private socket: WebSocket | null = null;
   private retry = 0;

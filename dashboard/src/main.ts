@@ -104,7 +104,7 @@ live.on((event: LiveEvent) => {
     location.hash = "#/login";
     return;
   }
-  if (event.type === "command_result" && event.result.replayed) {
+  if (event.type === "command_result" && event.result.deferred) {
     // Results of queued edits arrive whenever the machine returns: say what happened.
     const r = event.result;
     if (r.error) toast(`Queued edit not applied (${r.error.code}): ${r.summary}. ${r.error.hint ?? ""}`, "error");

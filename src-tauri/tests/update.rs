@@ -200,7 +200,7 @@ fn an_update_waits_while_a_command_from_the_hub_is_in_flight() {
     // A long enough wait: the job finishes, its answer reaches the hub, then the engine stops.
     block_on(update::quiesce(&state, Duration::from_secs(30))).unwrap();
     let (status, result) = run.join().unwrap();
-    assert_eq!((status, result["outcome"].as_str()), (200, Some("succeeded")), "{result}");
-    assert_eq!(result["output"], "done\n");
+    assert_eq!((status, result["result"]["outcome"].as_str()), (200, Some("succeeded")), "{result}");
+    assert_eq!(result["result"]["output"], "done\n");
     assert!(block_on(state.ctl.lock()).engine().is_none(), "the engine stops before the binary is replaced");
 }

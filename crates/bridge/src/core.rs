@@ -156,7 +156,7 @@ impl Core {
                     Some(msg) => self.handle(msg).await,
                     None => break,
                 },
-                _ = crate::sleep_until_opt(save_at) => {
+                _ = crate::timing::sleep_until_opt(save_at) => {
                     if let Err(e) = self.save().await {
                         self.report_error(format!("cannot save sync state: {e}"));
                     }

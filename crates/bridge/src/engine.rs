@@ -15,9 +15,11 @@ use crate::executor::Executor;
 use crate::index::Index;
 use crate::link::{self, LinkCtx};
 use crate::outbox::Outbox;
+use crate::outcomes::Outcomes;
 use crate::paths::Paths;
 use crate::project::Project;
 use crate::status::{self, EngineEvent, EngineStatus, LinkState, ProjectStatus};
+use crate::timing::Timing;
 use crate::vault::Token;
 use crate::watcher;
 use specbridge_protocol::{Hello, MachineInfo, ProjectInfo, CAPABILITIES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -43,36 +45,6 @@ pub struct EngineOptions {
     pub token: Token,
     /// Timers; [`Timing::default`] in production.
     pub timing: Timing,
-}
-
-/// The engine's timers. Tests shorten them; production uses the defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timing {
-    /// WebSocket ping period (30 s).
-    pub ping_interval: Duration,
-    /// A ping without a pong for this long means the link is dead (10 s).
-    pub pong_timeout: Duration,
-    /// File events are batched until the folder has been quiet this long (40 ms).
-    pub debounce_quiet: Duration,
-    /// …but no longer than this after the first event (250 ms).
-    pub debounce_max: Duration,
-    /// Reconnect backoff base (0.5 s): the first retry comes within it.
-    pub backoff_base: Duration,
-    /// Reconnect backoff cap (30 s).
-    pub backoff_cap: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            ping_interval: Duration::from_secs(30),
-            pong_timeout: Duration::from_secs(10),
-            debounce_quiet: Duration::from_millis(40),
-            debounce_max: Duration::from_millis(250),
-            backoff_base: Duration::from_millis(500),
-            backoff_cap: Duration::from_secs(30),
-        }
-    }
 }
 
 /// Starts engines.
@@ -187,6 +159,7 @@ impl Engine {
             Arc::clone(&projects),
             AuditLog::new(paths.audit_log()),
             Arc::new(Jobs::load(paths.jobs_file(), config.jobs.clone())),
+            Outcomes::load(paths.commands_file()),
         ));
         let ctx = LinkCtx {
             url,

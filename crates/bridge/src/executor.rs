@@ -1,34 +1,30 @@
-//! Runs the commands the hub sends: `file-read` and `file-write`.
+//! Runs the commands the hub sends, each at most once and never past its deadline.
 //!
-//! Every path goes through the path policy first. Writes follow the mutation
-//! rules of docs/protocol.md: base-hash conflict check, temp file in the same
-//! folder, fsync, a second hash check just before the rename, rename, fsync of
-//! the folder, and an audit line whatever the outcome. The work is blocking
-//! file I/O, so [`Executor::run`] moves it off the async workers.
+//! For every command: parse it into a typed [`Call`] (unknown names and bad
+//! arguments answer `invalid`), look its id up in the [`Outcomes`] journal when
+//! it changes something (a repeat answers the recorded response, a duplicate
+//! that arrives while the first still runs waits for it), refuse it with
+//! `timeout` if its deadline has passed, then run it on the blocking pool
+//! through `commands` and record the answer before it is sent.
+//!
+//! What it does not know: what a command does to files (`commands`, through
+//! the mutation rules in `mutation`), or the link it came over.
 
 use crate::audit::{AuditLog, AuditRecord};
-use crate::commands::{self as spec_commands, Jobs, ModelCache};
+use crate::commands::{self, Ctx, Jobs, ModelCache, ProgressTx};
 use crate::fsutil;
-use crate::index::MAX_FILE_BYTES;
+use crate::mutation::{timeout_error, ProjectFiles};
+use crate::outcomes::{Begin, Outcomes};
 use crate::project::Project;
-use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
-use specbridge_protocol::{
-    commands, content_hash, Command, Content, ErrorBody, ErrorCode, FileReadArgs, FileReadResult, FileWriteArgs,
-    FileWriteResult, Response, DEFAULT_DEADLINE_MS, HASH_HEX_LEN, MAX_MESSAGE_BYTES,
-};
+use serde_json::Value;
+use specbridge_protocol::{Call, Command, CommandName, ErrorBody, ErrorCode, Response, MAX_MESSAGE_BYTES};
+use specbridge_specs::Timestamp;
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Room left in a response message for the envelope around the result.
 const RESPONSE_HEADROOM: usize = 16 * 1024;
-
-/// Largest file `file-read` returns, and the largest current content a conflict
-/// carries: base64 of this plus the envelope stays under the 1 MiB message limit.
-pub(crate) const MAX_INLINE_BYTES: u64 = 700 * 1024;
 
 /// What happened to one command, for the response and for engine events.
 #[derive(Debug, Clone)]
@@ -39,121 +35,176 @@ pub(crate) struct Handled {
     pub(crate) path: Option<String>,
     /// `ok` or the error code.
     pub(crate) outcome: String,
-    /// Whether a file was written (the sync core should re-read it).
-    pub(crate) wrote: bool,
-    /// Every path a spec command created, replaced, moved or removed (the
-    /// sync core re-reads them; folders are rescanned).
+    /// Every path the command created, replaced, moved or removed (the sync
+    /// core re-reads them; folders are rescanned). Empty for a repeat.
     pub(crate) changed: Vec<String>,
 }
 
-/// Where a running command sends its progress messages (the link's progress queue).
-pub(crate) type ProgressTx = tokio::sync::mpsc::Sender<specbridge_protocol::Message>;
+impl Handled {
+    fn new(command: &Command, response: Response, path: Option<String>, changed: Vec<String>) -> Self {
+        let outcome = response.error.as_ref().map_or_else(|| "ok".to_owned(), |e| e.code.as_str().to_owned());
+        Self { response, name: command.name.clone(), project: command.project.clone(), path, outcome, changed }
+    }
+
+    fn failed(command: &Command, error: ErrorBody) -> Self {
+        Self::new(command, Response::err(command.id.clone(), error), None, Vec::new())
+    }
+}
 
 /// Runs commands against the served projects.
 #[derive(Debug)]
 pub(crate) struct Executor {
     projects: Arc<BTreeMap<String, Project>>,
     audit: AuditLog,
-    /// Serializes mutations so two writes to one file cannot interleave between
-    /// their conflict checks and their renames.
+    /// Serializes project writes so two edits of one file cannot interleave
+    /// between their conflict checks and their renames.
     write_lock: Mutex<()>,
     /// Spec models per project, rebuilt only when a file under the roots changed.
     models: ModelCache,
     /// The jobs of the bridge's own config, their runs and history.
     jobs: Arc<Jobs>,
+    /// Outcomes of recorded commands, by id.
+    outcomes: Outcomes,
 }
 
 impl Executor {
-    pub(crate) fn new(projects: Arc<BTreeMap<String, Project>>, audit: AuditLog, jobs: Arc<Jobs>) -> Self {
-        Self { projects, audit, write_lock: Mutex::new(()), models: ModelCache::default(), jobs }
+    pub(crate) fn new(
+        projects: Arc<BTreeMap<String, Project>>,
+        audit: AuditLog,
+        jobs: Arc<Jobs>,
+        outcomes: Outcomes,
+    ) -> Self {
+        Self { projects, audit, write_lock: Mutex::new(()), models: ModelCache::default(), jobs, outcomes }
     }
 
-    /// Runs a command on the blocking pool, within its deadline.
+    /// Runs a command on the blocking pool; it must be done by `deadline`.
     /// `progress` receives output of long commands (`job-run`) while they run.
-    pub(crate) async fn run(self: Arc<Self>, command: Command, progress: Option<ProgressTx>) -> Handled {
-        let ms = if command.deadline_ms == 0 { DEFAULT_DEADLINE_MS } else { command.deadline_ms };
-        let deadline = Instant::now() + Duration::from_millis(ms);
-        let fallback = command.clone();
-        let this = Arc::clone(&self);
-        let work = tokio::task::spawn_blocking(move || this.execute_with(&command, deadline, progress));
-        // The blocking work checks the deadline itself before committing; this
-        // outer bound only covers a disk that hangs inside a system call.
-        match tokio::time::timeout_at((deadline + Duration::from_millis(250)).into(), work).await {
-            Ok(Ok(handled)) => handled,
-            Ok(Err(join)) => {
-                failed(&fallback, ErrorBody::new(ErrorCode::Internal, format!("command task failed: {join}")))
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        command: Command,
+        deadline: Instant,
+        progress: Option<ProgressTx>,
+    ) -> Handled {
+        let call = match command.call() {
+            Ok(call) => call,
+            Err(error) => return self.refuse(&command, error),
+        };
+        let recorded = call.name().is_recorded();
+        if recorded {
+            match self.outcomes.begin(&command.id) {
+                Begin::Run => {}
+                Begin::Done(response) => return self.repeat(&command, &call, response),
+                Begin::Wait(first) => {
+                    let response = first.await.unwrap_or_else(|_| {
+                        Response::err(command.id.clone(), ErrorBody::new(ErrorCode::Internal, "the first run vanished"))
+                    });
+                    return self.repeat(&command, &call, response);
+                }
             }
-            Err(_) => failed(&fallback, timeout_error()),
         }
+        let handled = if Instant::now() >= deadline {
+            Handled::failed(&command, expired())
+        } else {
+            let this = Arc::clone(&self);
+            let (job, call_for_job) = (command.clone(), call.clone());
+            let work = tokio::task::spawn_blocking(move || this.execute_call(&job, &call_for_job, deadline, progress));
+            // The blocking work checks the deadline itself before committing; this
+            // outer bound only covers a disk that hangs inside a system call.
+            match tokio::time::timeout_at((deadline + Duration::from_millis(250)).into(), work).await {
+                Ok(Ok(handled)) => handled,
+                Ok(Err(join)) => Handled::failed(
+                    &command,
+                    ErrorBody::new(ErrorCode::Internal, format!("command task failed: {join}")),
+                ),
+                Err(_) => Handled::failed(&command, timeout_error()),
+            }
+        };
+        if recorded {
+            self.outcomes.finish(&handled.response);
+        }
+        handled
     }
 
-    /// Runs a command on the calling thread (blocking).
+    /// Runs a command on the calling thread (blocking), through the journal
+    /// like [`Executor::run`].
     #[cfg(test)]
     pub(crate) fn execute(&self, command: &Command, deadline: Instant) -> Handled {
-        self.execute_with(command, deadline, None)
+        let call = match command.call() {
+            Ok(call) => call,
+            Err(error) => return self.refuse(command, error),
+        };
+        let recorded = call.name().is_recorded();
+        if recorded {
+            match self.outcomes.begin(&command.id) {
+                Begin::Run => {}
+                Begin::Done(response) => return self.repeat(command, &call, response),
+                Begin::Wait(first) => {
+                    let response =
+                        first.blocking_recv().unwrap_or_else(|_| Response::err(command.id.clone(), expired()));
+                    return self.repeat(command, &call, response);
+                }
+            }
+        }
+        let handled = if Instant::now() >= deadline {
+            Handled::failed(command, expired())
+        } else {
+            self.execute_call(command, &call, deadline, None)
+        };
+        if recorded {
+            self.outcomes.finish(&handled.response);
+        }
+        handled
     }
 
-    /// Runs a command on the calling thread (blocking), with an optional progress channel.
-    pub(crate) fn execute_with(&self, command: &Command, deadline: Instant, progress: Option<ProgressTx>) -> Handled {
-        let mut path = None;
-        let mut wrote = false;
-        let mut changed = Vec::new();
-        let result = match command.name.as_str() {
-            commands::FILE_READ => self.file_read(command, &mut path),
-            commands::FILE_WRITE => {
-                let mut audit = WriteAudit::default();
-                let result = self.file_write(command, deadline, &mut audit);
-                wrote = result.is_ok() && audit.wrote;
-                path = audit.path.clone();
-                self.audit.append(&AuditRecord {
-                    ts_ms: fsutil::now_ms(),
-                    request_id: &command.id,
-                    project: &command.project,
-                    command: &command.name,
-                    path: audit.path.as_deref(),
-                    base_hash: audit.base_hash.as_deref(),
-                    new_hash: result.as_ref().ok().and(audit.new_hash.as_deref()),
-                    outcome: result.as_ref().err().map_or("ok", |e| e.code.as_str()),
-                });
-                result
-            }
-            name if spec_commands::is_known(name) => {
-                let result = self.project(&command.project).and_then(|project| {
-                    let shared = spec_commands::Shared {
-                        audit: &self.audit,
-                        write_lock: &self.write_lock,
-                        models: &self.models,
-                        jobs: &self.jobs,
-                    };
-                    let ctx = spec_commands::Ctx::new(project, command, deadline, shared, progress);
-                    let result = spec_commands::run(&ctx);
-                    changed = ctx.into_changed();
-                    result
-                });
-                wrote = !changed.is_empty();
-                path = changed.first().cloned();
-                result
-            }
-            other => Err(ErrorBody::new(ErrorCode::Invalid, format!("unknown command `{other}`"))
-                .with_hint("the command list is in docs/protocol.md")),
-        };
-        if wrote && changed.is_empty() {
-            changed.extend(path.clone());
+    /// Refuses a command before it reaches a project. A refused change is
+    /// audited too (naming what it was about), as every change the hub asks for is.
+    fn refuse(&self, command: &Command, error: ErrorBody) -> Handled {
+        if CommandName::from_wire(&command.name).is_some_and(CommandName::is_recorded) {
+            let target = ["path", "name", "id", "title"].iter().find_map(|k| command.args.get(*k)?.as_str());
+            self.audit.append(&AuditRecord {
+                ts_ms: fsutil::now_ms(),
+                request_id: &command.id,
+                project: &command.project,
+                command: &command.name,
+                path: target,
+                base_hash: command.args.get("base_hash").and_then(Value::as_str),
+                new_hash: None,
+                outcome: error.code.as_str(),
+            });
         }
+        Handled::failed(command, error)
+    }
+
+    /// The answer to a command seen before: the recorded response, nothing run.
+    fn repeat(&self, command: &Command, call: &Call, response: Response) -> Handled {
+        tracing::info!(id = %command.id, command = %command.name, "a repeated command answered from the journal");
+        Handled::new(command, response, Some(call.target()), Vec::new())
+    }
+
+    fn execute_call(&self, command: &Command, call: &Call, deadline: Instant, progress: Option<ProgressTx>) -> Handled {
+        let Some(project) = self.projects.get(&command.project) else {
+            let error =
+                ErrorBody::new(ErrorCode::NotFound, format!("no project `{}` on this machine", command.project))
+                    .with_hint("the machine's project list is in `specbridge projects list`");
+            return self.refuse(command, error);
+        };
+        let ctx = Ctx {
+            project,
+            fs: ProjectFiles::new(project, &self.audit, &command.id, call.name(), deadline),
+            request_id: &command.id,
+            models: &self.models,
+            jobs: &self.jobs,
+            progress,
+            now: Timestamp::from_unix_millis(i64::try_from(fsutil::now_ms()).unwrap_or(i64::MAX)),
+        };
+        let result = commands::run(&ctx, call, &self.write_lock);
+        let changed = ctx.fs.into_changed();
+        let path = changed.first().cloned().or_else(|| Some(call.target()).filter(|t| !t.is_empty()));
         let response = fit(match result {
             Ok(value) => Response::ok(command.id.clone(), value),
             Err(error) => Response::err(command.id.clone(), error),
         });
-        let outcome = response.error.as_ref().map_or_else(|| "ok".to_owned(), |e| e.code.as_str().to_owned());
-        Handled {
-            response,
-            name: command.name.clone(),
-            project: command.project.clone(),
-            path,
-            outcome,
-            wrote,
-            changed,
-        }
+        Handled::new(command, response, path, changed)
     }
 
     /// How many spec models were built (parsed) so far.
@@ -162,207 +213,18 @@ impl Executor {
         self.models.builds()
     }
 
-    pub(crate) fn project(&self, id: &str) -> Result<&Project, ErrorBody> {
-        self.projects.get(id).ok_or_else(|| {
-            ErrorBody::new(ErrorCode::NotFound, format!("no project `{id}` on this machine"))
-                .with_hint("the machine's project list is in `specbridge projects list`")
-        })
-    }
-
-    fn file_read(&self, command: &Command, path_out: &mut Option<String>) -> Result<Value, ErrorBody> {
-        let project = self.project(&command.project)?;
-        let args: FileReadArgs = parse_args(&command.args)?;
-        *path_out = Some(args.path.clone());
-        let target = project.resolve(&args.path).map_err(|e| e.to_error_body())?;
-        let meta = std::fs::metadata(&target).map_err(|e| io_error(&args.path, &e))?;
-        if meta.is_dir() {
-            return Err(ErrorBody::new(ErrorCode::Invalid, format!("{} is a folder, not a file", args.path)));
-        }
-        if meta.len() > MAX_INLINE_BYTES {
-            return Err(ErrorBody::new(ErrorCode::TooLarge, format!("{} is {} bytes", args.path, meta.len()))
-                .with_hint("files over 700 KiB cannot travel in one response; read the hub's synced copy"));
-        }
-        let bytes = std::fs::read(&target).map_err(|e| io_error(&args.path, &e))?;
-        let result = FileReadResult {
-            path: args.path,
-            hash: content_hash(&bytes),
-            size: bytes.len() as u64,
-            content: Content::from_bytes(&bytes),
-        };
-        serde_json::to_value(result).map_err(internal)
-    }
-
-    fn file_write(&self, command: &Command, deadline: Instant, audit: &mut WriteAudit) -> Result<Value, ErrorBody> {
-        // Recorded before any check, so even a refused request leaves its target in the log.
-        let arg = |key: &str| command.args.get(key).and_then(Value::as_str).map(str::to_owned);
-        audit.path = arg("path");
-        audit.base_hash = arg("base_hash");
-        let project = self.project(&command.project)?;
-        let args: FileWriteArgs = parse_args(&command.args)?;
-        let target = project.resolve(&args.path).map_err(|e| e.to_error_body())?;
-        if let Some(base) = &args.base_hash {
-            if base.len() != HASH_HEX_LEN || !base.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                return Err(ErrorBody::new(ErrorCode::Invalid, "base_hash is not a 64-character lowercase hex hash")
-                    .with_hint("send the hash returned by file-read, or omit base_hash to create a new file"));
-            }
-        }
-        let bytes = args.content.to_bytes().map_err(|e| ErrorBody::new(ErrorCode::Invalid, e.to_string()))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(ErrorBody::new(ErrorCode::TooLarge, "content exceeds the 32 MiB file limit"));
-        }
-        if project.read_only {
-            return Err(ErrorBody::new(ErrorCode::Forbidden, format!("project `{}` is read-only", project.id))
-                .with_hint("the owner can allow edits by re-adding the folder without --read-only"));
-        }
-        let new_hash = content_hash(&bytes);
-        audit.new_hash = Some(new_hash.clone());
-
-        let _guard = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = read_current(&target, &args.path)?;
-        let current_hash = current.as_deref().map(content_hash);
-        check_base(args.base_hash.as_deref(), current_hash.as_deref(), current.as_deref())?;
-        if current_hash.as_deref() != Some(new_hash.as_str()) {
-            if Instant::now() >= deadline {
-                return Err(timeout_error());
-            }
-            replace(&target, &args.path, &bytes, current_hash.as_deref(), deadline)?;
-            audit.wrote = true;
-        }
-        let result = FileWriteResult { path: args.path, hash: new_hash, size: bytes.len() as u64 };
-        serde_json::to_value(result).map_err(internal)
+    /// The audit log, for tests.
+    #[cfg(test)]
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 }
 
-#[derive(Default)]
-struct WriteAudit {
-    path: Option<String>,
-    base_hash: Option<String>,
-    new_hash: Option<String>,
-    wrote: bool,
-}
-
-pub(crate) fn parse_args<T: DeserializeOwned>(args: &Value) -> Result<T, ErrorBody> {
-    T::deserialize(args).map_err(|e| {
-        ErrorBody::new(ErrorCode::Invalid, format!("bad arguments: {e}"))
-            .with_hint("see the command table in docs/protocol.md")
-    })
-}
-
-/// The file's bytes, or `None` if it does not exist.
-pub(crate) fn read_current(target: &Path, rel: &str) -> Result<Option<Vec<u8>>, ErrorBody> {
-    match std::fs::symlink_metadata(target) {
-        Ok(meta) if meta.is_dir() => Err(ErrorBody::new(ErrorCode::Invalid, format!("{rel} is a folder, not a file"))),
-        Ok(_) => std::fs::read(target).map(Some).map_err(|e| io_error(rel, &e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error(rel, &e)),
-    }
-}
-
-/// The conflict rule: with a base hash the file must exist with that hash;
-/// without one the file must not exist.
-pub(crate) fn check_base(
-    base: Option<&str>,
-    current_hash: Option<&str>,
-    current: Option<&[u8]>,
-) -> Result<(), ErrorBody> {
-    let message = match (base, current_hash) {
-        (Some(base), Some(now)) if base == now => return Ok(()),
-        (None, None) => return Ok(()),
-        (Some(_), Some(_)) => "file changed since base hash",
-        (Some(_), None) => "file no longer exists",
-        (None, Some(_)) => "file already exists",
-    };
-    Err(conflict(message, current_hash, current))
-}
-
-pub(crate) fn conflict(message: &str, current_hash: Option<&str>, current: Option<&[u8]>) -> ErrorBody {
-    let mut details = json!({ "current_hash": current_hash });
-    if let Some(bytes) = current.filter(|b| b.len() as u64 <= MAX_INLINE_BYTES) {
-        details["current_content"] = json!(Content::from_bytes(bytes));
-    }
-    ErrorBody::new(ErrorCode::Conflict, message)
-        .with_hint("reload the file and apply your edit again")
-        .with_details(details)
-}
-
-/// Temp file in the same folder, write, fsync, keep the old permissions,
-/// re-check the hash, rename, fsync the folder. The temp file never survives an error.
-pub(crate) fn replace(
-    target: &Path,
-    rel: &str,
-    bytes: &[u8],
-    expected: Option<&str>,
-    deadline: Instant,
-) -> Result<(), ErrorBody> {
-    let dir = fsutil::parent_of(target);
-    std::fs::create_dir_all(dir).map_err(|e| io_error(rel, &e))?;
-    let permissions = std::fs::metadata(target).ok().map(|m| m.permissions());
-    let temp = fsutil::temp_path_for(target);
-    let result = (|| {
-        let mut file = fsutil::create_temp(&temp, None).map_err(|e| io_error(rel, &e))?;
-        file.write_all(bytes).map_err(|e| io_error(rel, &e))?;
-        if let Some(permissions) = permissions {
-            file.set_permissions(permissions).map_err(|e| io_error(rel, &e))?;
-        }
-        file.sync_all().map_err(|e| io_error(rel, &e))?;
-        drop(file);
-        // The file may have changed while we wrote the temp file: check again
-        // right before the rename, which narrows the race to two system calls.
-        let now = read_current(target, rel)?;
-        let now_hash = now.as_deref().map(content_hash);
-        if now_hash.as_deref() != expected {
-            return Err(conflict("file changed while writing", now_hash.as_deref(), now.as_deref()));
-        }
-        if Instant::now() >= deadline {
-            return Err(timeout_error());
-        }
-        std::fs::rename(&temp, target).map_err(|e| io_error(rel, &e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-        return result;
-    }
-    if let Err(e) = fsutil::sync_dir(dir) {
-        // The rename happened; only its durability across a power cut is unsure.
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot fsync the folder after a write");
-    }
-    Ok(())
-}
-
-pub(crate) fn io_error(rel: &str, error: &std::io::Error) -> ErrorBody {
-    use std::io::ErrorKind;
-    match error.kind() {
-        ErrorKind::NotFound => ErrorBody::new(ErrorCode::NotFound, format!("no file {rel}")),
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            ErrorBody::new(ErrorCode::NoSpace, format!("the disk is full; nothing was written to {rel}"))
-                .with_hint("free some disk space on the machine and try again")
-        }
-        ErrorKind::PermissionDenied => ErrorBody::new(ErrorCode::Forbidden, format!("permission denied for {rel}"))
-            .with_hint("the bridge's user cannot access this file"),
-        _ => ErrorBody::new(ErrorCode::Internal, format!("{rel}: {error}")),
-    }
-}
-
-pub(crate) fn timeout_error() -> ErrorBody {
-    ErrorBody::new(ErrorCode::Timeout, "the command's deadline passed; nothing was written")
-        .with_hint("try again; if it keeps happening the machine's disk may be slow")
-}
-
-pub(crate) fn internal(error: serde_json::Error) -> ErrorBody {
-    ErrorBody::new(ErrorCode::Internal, error.to_string())
-}
-
-fn failed(command: &Command, error: ErrorBody) -> Handled {
-    let outcome = error.code.as_str().to_owned();
-    Handled {
-        response: Response::err(command.id.clone(), error),
-        name: command.name.clone(),
-        project: command.project.clone(),
-        path: command.args.get("path").and_then(Value::as_str).map(str::to_owned),
-        outcome,
-        wrote: false,
-        changed: Vec::new(),
-    }
+/// The answer to a command that arrived after its deadline.
+fn expired() -> ErrorBody {
+    ErrorBody::new(ErrorCode::Timeout, "the command's deadline passed before it could start; nothing was changed")
+        .with_hint("send it again if it is still wanted")
+        .with_details(serde_json::json!({ "applied": false }))
 }
 
 /// A response that would not fit in one message: a conflict loses its

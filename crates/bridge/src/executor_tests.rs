@@ -2,12 +2,16 @@
 
 use super::*;
 use crate::project::Layout;
-use specbridge_protocol::Encoding;
+use serde_json::json;
+use specbridge_protocol::{content_hash, Content, Encoding, FileReadResult, FileWriteResult};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Fixture {
     _dir: tempfile::TempDir,
     root: std::path::PathBuf,
     executor: Executor,
+    /// Each command gets a fresh id, as the hub gives it.
+    next_id: AtomicU64,
 }
 
 impl Fixture {
@@ -25,8 +29,10 @@ impl Fixture {
             read_only,
         };
         let projects = Arc::new(BTreeMap::from([("app".to_owned(), project)]));
-        let executor = Executor::new(projects, AuditLog::new(dir.path().join("state/audit.log")), Arc::default());
-        Self { _dir: dir, root, executor }
+        let audit = AuditLog::new(dir.path().join("state/audit.log"));
+        let outcomes = Outcomes::load(dir.path().join("state/commands.jsonl"));
+        let executor = Executor::new(projects, audit, Arc::default(), outcomes);
+        Self { _dir: dir, root, executor, next_id: AtomicU64::new(1) }
     }
 
     fn run(&self, name: &str, args: Value) -> Handled {
@@ -34,13 +40,12 @@ impl Fixture {
     }
 
     fn run_in(&self, project: &str, name: &str, args: Value) -> Handled {
-        let command =
-            Command { id: "c1".into(), project: project.into(), deadline_ms: 30_000, name: name.into(), args };
-        self.executor.execute(&command, Instant::now() + Duration::from_secs(30))
+        let id = format!("c{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.executor.execute(&command(&id, project, name, args), Instant::now() + Duration::from_secs(30))
     }
 
     fn audit_lines(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.executor.audit.path()).unwrap_or_default();
+        let text = std::fs::read_to_string(self.executor.audit().path()).unwrap_or_default();
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
@@ -51,6 +56,17 @@ impl Fixture {
             .collect();
         names.sort();
         names
+    }
+}
+
+fn command(id: &str, project: &str, name: &str, args: Value) -> Command {
+    Command {
+        id: id.into(),
+        project: project.into(),
+        deadline_ms: 30_000,
+        expires_at_ms: None,
+        name: name.into(),
+        args,
     }
 }
 
@@ -85,7 +101,7 @@ fn write_with_matching_base_replaces_atomically_and_keeps_permissions() {
         .run("file-write", json!({"path": README, "base_hash": base, "content": {"encoding":"utf8","data":"# A2\n"}}));
     let result: FileWriteResult = serde_json::from_value(handled.response.result.clone().unwrap()).unwrap();
     assert_eq!(result.hash, content_hash(b"# A2\n"));
-    assert!(handled.wrote);
+    assert_eq!(handled.changed, vec![README]);
     assert_eq!(std::fs::read(&target).unwrap(), b"# A2\n");
     assert_eq!(fx.files_in("specs/001-a"), vec!["README.md"], "no temp file left behind");
     #[cfg(unix)]
@@ -99,6 +115,7 @@ fn write_with_matching_base_replaces_atomically_and_keeps_permissions() {
     assert_eq!(audit[0]["base_hash"], base);
     assert_eq!(audit[0]["new_hash"], result.hash);
     assert_eq!(audit[0]["request_id"], "c1");
+    assert_eq!(audit[0]["command"], "file-write");
     assert!(audit[0]["ts_ms"].as_u64().unwrap() > 0);
 }
 
@@ -153,8 +170,14 @@ fn refusals_have_stable_codes_and_are_audited() {
     // Reads stay allowed on a read-only project.
     assert!(fx.run("file-read", json!({"path": README})).response.error.is_none());
 
+    // Read-only wins over everything else a write could be refused for.
     let handled = fx.run("file-write", json!({"path": "../escape.md", "content": {"encoding":"utf8","data":"x"}}));
+    assert_eq!(error_code(&handled), ErrorCode::Forbidden);
+    let writable = Fixture::new(false);
+    let handled = writable.run("file-write", json!({"path": "../escape.md", "content": "x"}));
     assert_eq!(error_code(&handled), ErrorCode::ForbiddenPath);
+    assert!(!writable.root.join("../escape.md").exists());
+    assert_eq!(writable.audit_lines()[0]["outcome"], "forbidden_path");
     assert_eq!(error_code(&fx.run("file-write", json!({"content": 3}))), ErrorCode::Invalid);
     assert_eq!(
         error_code(
@@ -165,28 +188,52 @@ fn refusals_have_stable_codes_and_are_audited() {
         ),
         ErrorCode::Invalid
     );
-    assert_eq!(error_code(&fx.run_in("nope", "file-write", json!({"path": README}))), ErrorCode::NotFound);
+    assert_eq!(
+        error_code(&fx.run_in("nope", "file-write", json!({"path": README, "content": "x"}))),
+        ErrorCode::NotFound
+    );
     let unknown = fx.run("rm-rf", json!({}));
     assert_eq!(error_code(&unknown), ErrorCode::Invalid);
     assert!(unknown.response.error.unwrap().message.contains("unknown command"));
 
     let outcomes: Vec<String> = fx.audit_lines().iter().map(|l| l["outcome"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(outcomes, vec!["forbidden", "forbidden_path", "invalid", "invalid", "not_found"]);
+    assert_eq!(outcomes, vec!["forbidden", "forbidden", "invalid", "invalid", "not_found"]);
 }
 
 #[test]
 fn a_passed_deadline_writes_nothing() {
     let fx = Fixture::new(false);
-    let command = Command {
-        id: "late".into(),
-        project: "app".into(),
-        deadline_ms: 1,
-        name: "file-write".into(),
-        args: json!({"path": "specs/late.md", "content": {"encoding":"utf8","data":"x"}}),
-    };
-    let handled = fx.executor.execute(&command, Instant::now());
+    let late = command("late", "app", "file-write", json!({"path": "specs/late.md", "content": "x"}));
+    let handled = fx.executor.execute(&late, Instant::now());
     assert_eq!(error_code(&handled), ErrorCode::Timeout);
+    assert_eq!(handled.response.error.unwrap().details.unwrap()["applied"], false);
     assert!(!fx.root.join("specs/late.md").exists());
+    // The same id again, now with time to spare: still refused, never applied late.
+    let again = fx.executor.execute(&late, Instant::now() + Duration::from_secs(30));
+    assert_eq!(error_code(&again), ErrorCode::Timeout);
+    assert!(!fx.root.join("specs/late.md").exists());
+}
+
+#[test]
+fn a_retried_id_is_applied_once() {
+    let fx = Fixture::new(false);
+    let create = command("k1", "app", "file-write", json!({"path": "specs/new.md", "content": "one"}));
+    let deadline = || Instant::now() + Duration::from_secs(30);
+    let first = fx.executor.execute(&create, deadline());
+    assert!(first.response.error.is_none(), "{:?}", first.response);
+    // The owner edits the file; a retry of the create must not fail as a
+    // conflict nor overwrite: it answers what the first run answered.
+    std::fs::write(fx.root.join("specs/new.md"), "edited locally").unwrap();
+    let retry = fx.executor.execute(&create, deadline());
+    assert_eq!(retry.response, first.response);
+    assert!(retry.changed.is_empty());
+    assert_eq!(std::fs::read_to_string(fx.root.join("specs/new.md")).unwrap(), "edited locally");
+    assert_eq!(fx.audit_lines().len(), 1, "the retry touched nothing");
+    // Reads are not recorded: a repeated read sees the file as it is now.
+    let read = command("r1", "app", "file-read", json!({"path": "specs/new.md"}));
+    fx.executor.execute(&read, deadline());
+    let again = fx.executor.execute(&read, deadline());
+    assert_eq!(again.response.result.unwrap()["content"]["data"], "edited locally");
 }
 
 #[test]
@@ -197,22 +244,20 @@ fn same_content_is_a_successful_no_op() {
         json!({"path": README, "base_hash": content_hash(b"# A\n"), "content": {"encoding": Encoding::Utf8, "data":"# A\n"}}),
     );
     assert!(handled.response.error.is_none());
-    assert!(!handled.wrote);
+    assert!(handled.changed.is_empty());
 }
 
 #[tokio::test]
 async fn run_moves_work_off_the_runtime_and_answers() {
     let fx = Fixture::new(false);
-    let executor =
-        Arc::new(Executor::new(Arc::clone(&fx.executor.projects), fx.executor.audit.clone(), Arc::default()));
-    let command = Command {
-        id: "r".into(),
-        project: "app".into(),
-        deadline_ms: 0,
-        name: "file-read".into(),
-        args: json!({"path": README}),
-    };
-    let handled = executor.run(command, None).await;
+    let executor = Arc::new(Executor::new(
+        Arc::clone(&fx.executor.projects),
+        fx.executor.audit.clone(),
+        Arc::default(),
+        Outcomes::default(),
+    ));
+    let read = command("r", "app", "file-read", json!({"path": README}));
+    let handled = executor.run(read, Instant::now() + Duration::from_secs(5), None).await;
     assert_eq!(handled.outcome, "ok");
     assert_eq!(handled.path.as_deref(), Some(README));
 }

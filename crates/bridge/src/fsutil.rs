@@ -67,6 +67,20 @@ pub(crate) fn atomic_write(target: &Path, bytes: &[u8], mode: Option<u32>) -> io
     result
 }
 
+/// Opens a file for appending, creating it (and its folder) private to the
+/// user (0600 on unix) if it does not exist.
+pub(crate) fn open_append_private(path: &Path) -> io::Result<File> {
+    fs::create_dir_all(parent_of(path))?;
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 /// The folder holding `path` (`.` for a bare name).
 pub(crate) fn parent_of(path: &Path) -> &Path {
     match path.parent() {

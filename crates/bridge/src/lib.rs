@@ -47,28 +47,23 @@ mod executor;
 mod fsutil;
 pub mod index;
 mod link;
+mod mutation;
 pub mod outbox;
+mod outcomes;
 pub mod paths;
 pub mod policy;
 pub mod project;
 pub mod status;
+mod timing;
 pub mod vault;
 mod watcher;
 
 pub use config::{Config, HubSettings, JobsConfig, MachineConfig, ProjectConfig, VaultChoice};
-pub use engine::{Engine, EngineHandle, EngineOptions, Timing};
+pub use engine::{Engine, EngineHandle, EngineOptions};
 pub use error::{ConfigError, EngineError, StateError};
 pub use paths::Paths;
 pub use policy::PolicyError;
 pub use project::{detect_layout, Layout, Project};
 pub use status::{read_status, EngineEvent, EngineStatus, LinkState, ProjectStatus, StatusReport};
+pub use timing::Timing;
 pub use vault::{Token, Vault, VaultError};
-
-/// Sleeps until `at`, or forever when there is no deadline (for `select!` arms
-/// whose timer is not armed).
-pub(crate) async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}

@@ -62,6 +62,11 @@ impl Paths {
         self.state_dir.join("jobs.json")
     }
 
+    /// `commands.jsonl`: the outcomes of recorded commands, by id (applied at most once).
+    pub fn commands_file(&self) -> PathBuf {
+        self.state_dir.join("commands.jsonl")
+    }
+
     /// `status.json`: the running engine's status, for `specbridge status`.
     pub fn status_file(&self) -> PathBuf {
         self.state_dir.join("status.json")

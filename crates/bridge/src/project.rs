@@ -6,52 +6,18 @@
 use crate::config::{is_valid_id, ProjectConfig};
 use crate::error::ConfigError;
 use crate::policy;
-use serde::{Deserialize, Serialize};
 use specbridge_protocol::ProjectInfo;
 use std::path::{Path, PathBuf};
 
-/// How a project folder keeps its specs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Layout {
-    /// `specs/NNN-name/README.md`.
-    #[serde(rename = "leanspec")]
-    LeanSpec,
-    /// `.spec-workflow/` (spec-workflow-mcp).
-    #[serde(rename = "spec-workflow")]
-    SpecWorkflow,
-    /// `.spec-context/` (spec-context-mcp).
-    #[serde(rename = "spec-context")]
-    SpecContext,
-    /// Any folder of markdown.
-    #[serde(rename = "generic")]
-    Generic,
-}
+pub use specbridge_protocol::Layout;
 
-impl Layout {
-    /// The wire name (`leanspec`, `spec-workflow`, `spec-context`, `generic`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LeanSpec => "leanspec",
-            Self::SpecWorkflow => "spec-workflow",
-            Self::SpecContext => "spec-context",
-            Self::Generic => "generic",
-        }
-    }
-
-    /// The folders the hub may see and edit when the config sets no `roots`.
-    pub fn default_roots(self) -> &'static [&'static str] {
-        match self {
-            Self::LeanSpec => &["specs"],
-            Self::SpecWorkflow => &[".spec-workflow"],
-            Self::SpecContext => &[".spec-context"],
-            Self::Generic => &["."],
-        }
-    }
-}
-
-impl std::fmt::Display for Layout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
+/// The folders the hub may see and edit when the config sets no `roots`.
+pub fn default_roots(layout: Layout) -> &'static [&'static str] {
+    match layout {
+        Layout::LeanSpec => &["specs"],
+        Layout::SpecWorkflow => &[".spec-workflow"],
+        Layout::SpecContext => &[".spec-context"],
+        Layout::Generic => &["."],
     }
 }
 
@@ -112,7 +78,7 @@ impl Project {
         let layout = detect_layout(&root);
         let configured: Vec<String> = match &config.roots {
             Some(roots) if !roots.is_empty() => roots.clone(),
-            _ => layout.default_roots().iter().map(|r| (*r).to_owned()).collect(),
+            _ => default_roots(layout).iter().map(|r| (*r).to_owned()).collect(),
         };
         let mut roots = Vec::with_capacity(configured.len());
         for root in configured {
@@ -130,12 +96,7 @@ impl Project {
 
     /// The project as announced in `hello`.
     pub fn info(&self) -> ProjectInfo {
-        ProjectInfo {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            layout: self.layout.as_str().to_owned(),
-            read_only: self.read_only,
-        }
+        ProjectInfo { id: self.id.clone(), name: self.name.clone(), layout: self.layout, read_only: self.read_only }
     }
 
     /// Resolves a path from the hub through the path policy.

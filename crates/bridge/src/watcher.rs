@@ -172,7 +172,7 @@ impl Watching {
                     }
                     None => return,
                 },
-                _ = crate::sleep_until_opt(deadline) => self.flush().await,
+                _ = crate::timing::sleep_until_opt(deadline) => self.flush().await,
             }
         }
     }

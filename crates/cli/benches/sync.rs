@@ -90,7 +90,7 @@ async fn latency() {
         let reply = hub.put(&url, &[("If-Match", &etag)], body.as_bytes()).await;
         samples.push(start.elapsed());
         assert_eq!(reply.status, 200, "{}", reply.text());
-        etag = reply.json()["hash"].as_str().unwrap().to_owned();
+        etag = reply.json()["result"]["hash"].as_str().unwrap().to_owned();
     }
     let (p50, p99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
     println!("| hub write -> on disk -> ack (n=200) | p50 {} / p99 {} | p99 <= 50 ms |", ms(p50), ms(p99));

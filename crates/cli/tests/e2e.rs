@@ -114,7 +114,7 @@ async fn hub_write_lands_on_disk() {
     let new = b"---\nstatus: complete\n---\n# Feature 1\n";
     let reply = world.hub.put(&files_url(&machine, rel), &[("If-Match", &format!("\"{etag}\""))], new).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.json()["hash"], hash(new));
+    assert_eq!(reply.json()["result"]["hash"], hash(new));
     assert_eq!(std::fs::read(world.root.join(rel)).unwrap(), new);
 
     // Creating a new file needs no base hash; it lands inside the allowed root.

@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use support::specs::{audit_lines, read, snapshot_tree, write, World};
+use support::specs::{audit_lines, read, snapshot_tree, write, World, APPROVAL};
 use support::{eventually, http};
 use tempfile::TempDir;
 
@@ -19,17 +19,6 @@ depends_on: []\ncreated_at: 2025-11-20T05:50:48.128Z\nupdated_at: 2025-11-20T05:
 const TASKS: &str = "# Tasks Document\n\n- [x] 1. Create the model\n  - File: src/model.rs\n  \
 - _Requirements: 1.1_\n\n- [ ] 2. Add the handler\n  - _Requirements: 1.2, 2.1_\n  - _Prompt: Role: dev_\n\n\
 - [-] 3. Wire the route\n";
-
-const APPROVAL: &str = r#"{
-  "id": "approval_1758791041823_q1uuiwwpp",
-  "title": "Approve design for auth",
-  "filePath": ".spec-workflow/specs/auth/design.md",
-  "type": "document",
-  "status": "pending",
-  "createdAt": "2025-09-25T09:04:01.823Z",
-  "category": "spec",
-  "categoryName": "auth"
-}"#;
 
 fn lean_fixture(root: &Path) {
     write(root, "specs/001-auth-login/README.md", LEAN_README);
@@ -97,9 +86,9 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     // The same patch again carries a stale hash: conflict with the current content.
     let (status, body) = w.call("PATCH", "/api/projects/lean/specs/001-auth-login/frontmatter", Some(patch)).await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(body["code"], "conflict");
-    assert_eq!(body["current_content"], after);
-    assert_eq!(body["current_hash"], blake3::hash(after.as_bytes()).to_hex().to_string());
+    assert_eq!(body["error"]["code"], "conflict");
+    assert_eq!(body["error"]["details"]["current_content"]["data"], after);
+    assert_eq!(body["error"]["details"]["current_hash"], blake3::hash(after.as_bytes()).to_hex().to_string());
 
     // update-content keeps the frontmatter.
     let body_text = "\n# Auth login\n\nRewritten.\n";
@@ -156,7 +145,7 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     assert_eq!(read(&flow, ".spec-workflow/specs/auth/tasks.md"), TASKS.replace("- [ ] 2.", "- [x] 2."));
     let (status, body) =
         w.call("PUT", "/api/projects/flow/specs/auth/tasks/9/status", Some(json!({ "status": "completed" }))).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     w.ok("PUT", "/api/projects/flow/specs/auth/tasks/3/status", Some(json!({ "status": "blocked" }))).await;
     assert!(read(&flow, ".spec-workflow/specs/auth/tasks.md").contains("- [~] 3. Wire the route"));
 
@@ -192,7 +181,7 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     assert!(file.starts_with("{\n  \"id\": \"approval_1758791041823_q1uuiwwpp\",\n  \"title\""), "{file}");
     let (status, body) =
         w.call("POST", &format!("/api/projects/flow/approvals/{id}/reject"), Some(json!({ "response": "no" }))).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "answered approvals stay answered");
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "answered approvals stay answered");
     let snapshots = w.ok("GET", &format!("/api/projects/flow/approvals/{id}/snapshots"), None).await;
     assert_eq!(snapshots["snapshots"][0]["trigger"], "approved");
     let snap = w.ok("GET", &format!("/api/projects/flow/approvals/{id}/snapshots/1"), None).await;
@@ -270,15 +259,15 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
         ("PUT", "/api/projects/ro/steering/tech", json!({ "content": "x" })),
     ] {
         let (status, body) = w.call(method, path, Some(body)).await;
-        assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{method} {path}: {body}");
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{method} {path}: {body}");
     }
     assert_eq!(snapshot_tree(&ro), before);
 
     // Wrong layout and unknown things have stable codes.
     let (status, body) = w.call("GET", "/api/projects/lean/approvals", None).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid")));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid")));
     let (status, body) = w.call("GET", "/api/projects/nope/specs", None).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     let (status, _) = w.call("GET", "/api/projects/flow/specs?machine=ghost", None).await;
     assert_eq!(status, 404);
     let machine = w.home.machine_id();
@@ -311,7 +300,7 @@ async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
     let off = json!({ "id": "off", "name": "Off", "command": ["sh", "-c", "touch ran"] });
     w.ok("POST", "/api/projects/flow/jobs", Some(off)).await;
     let (status, body) = w.call("POST", "/api/projects/flow/jobs/off/run", None).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
     let rogue = json!({ "id": "rogue", "name": "Rogue", "command": ["touch", "ran"] });
     w.ok("POST", "/api/projects/flow/jobs", Some(rogue)).await;
     let (status, _) = w.call("POST", "/api/projects/flow/jobs/rogue/run", None).await;

@@ -7,26 +7,33 @@
 //! file system of a bridge: it stores what bridges send and forwards commands.
 
 mod api;
-mod api_specs;
 mod auth;
+mod commands;
 mod dashboard;
 mod error;
+mod events;
+mod machines;
 mod pairing;
 mod router;
 mod session;
+mod state;
 mod store;
 mod updates;
 
 pub use auth::{IssuedToken, Secret, TokenKind};
 pub use error::{status_for, ApiError, HubError};
-pub use router::Router;
+pub use router::{CommandRouter, RouteError};
 pub use store::{
-    FileChange, FileRow, MachineRow, Principal, ProjectRow, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
+    CommandRecord, CommandState, CommandStore, FileChange, FileRow, Finish, Inserted, MachineRow, NewCommand,
+    Principal, ProjectRow, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
 };
+
+pub(crate) use state::HubState;
+use state::Stats;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +56,9 @@ pub struct HubConfig {
     /// Folder holding the tray app's `latest.json` and update artifacts;
     /// `None` means `<data_dir>/updates`. A missing folder just means "no update".
     pub updates_dir: Option<PathBuf>,
+    /// How long a command queued for an offline machine waits before it
+    /// expires unsent (7 days).
+    pub queue_ttl: Duration,
 }
 
 impl HubConfig {
@@ -60,6 +70,7 @@ impl HubConfig {
             bridge_idle_timeout: Duration::from_secs(90),
             hello_timeout: Duration::from_secs(10),
             updates_dir: None,
+            queue_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 
@@ -67,19 +78,6 @@ impl HubConfig {
     pub fn updates_folder(&self) -> PathBuf {
         self.updates_dir.clone().unwrap_or_else(|| self.data_dir.join("updates"))
     }
-}
-
-/// Counters for tests and benchmarks. Bytes count WebSocket payloads of data
-/// frames on bridge sessions.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub(crate) bridge_upgrade_attempts: AtomicU64,
-    pub(crate) bridge_auth_failures: AtomicU64,
-    pub(crate) bridges_connected: AtomicU64,
-    pub(crate) bridge_bytes_in: AtomicU64,
-    pub(crate) bridge_bytes_out: AtomicU64,
-    pub(crate) bridge_frames_in: AtomicU64,
-    pub(crate) bridge_frames_out: AtomicU64,
 }
 
 /// A snapshot of the hub's counters.
@@ -99,17 +97,6 @@ pub struct HubStats {
     pub bridge_frames_in: u64,
     /// Data frames sent to bridges.
     pub bridge_frames_out: u64,
-}
-
-/// State shared by the routes and sessions of one hub.
-pub(crate) struct HubState {
-    pub(crate) config: HubConfig,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) router: Router,
-    pub(crate) dash: dashboard::Dashboard,
-    pub(crate) stats: Stats,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) tracker: TaskTracker,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -151,19 +138,22 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     let sqlite = SqliteStore::open(&config.data_dir).await?;
     sqlite.mark_all_offline().await?;
     let addr = listener.local_addr()?;
-    let (dash, kicks) = dashboard::Dashboard::new();
     let state = Arc::new(HubState {
         config,
         store: Arc::new(sqlite.clone()),
-        router: Router::default(),
-        dash,
+        router: CommandRouter::default(),
+        events: events::EventBus::default(),
+        sessions: auth::Sessions::default(),
+        commands: commands::CommandService::default(),
         stats: Stats::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
     let app = axum::Router::new()
         .route("/v1/bridge", axum::routing::get(session::upgrade))
-        .merge(api_specs::routes())
+        .merge(commands::table::routes())
+        .merge(commands::routes::routes())
+        .merge(auth::routes())
         .merge(dashboard::routes())
         .merge(api::routes())
         // The tray app's update feed: public, artifacts are signature-checked by the app.
@@ -171,7 +161,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         .with_state(state.clone())
         // Device-code pairing and the machine's own token routes (their own state).
         .merge(pairing::routes(state.clone()));
-    state.tracker.spawn(dashboard::replay_task(state.clone(), kicks));
+    state.tracker.spawn(commands::sweep_task(state.clone()));
     let cancel = state.cancel.clone();
     // Nagle + delayed ACK would hold a small command frame for up to 40 ms
     // behind the previous one; every frame here is latency-sensitive.
@@ -209,7 +199,7 @@ impl HubHandle {
     }
 
     /// The command router.
-    pub fn router(&self) -> &Router {
+    pub fn router(&self) -> &CommandRouter {
         &self.state.router
     }
 

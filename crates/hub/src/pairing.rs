@@ -204,7 +204,7 @@ async fn approve(
     Json(body): Json<ApproveBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // A user token, or the dashboard's session cookie from the same origin.
-    crate::dashboard::auth::viewer(&state.hub, &headers).await?;
+    crate::auth::caller(&state.hub, &headers).await?;
     let code = canonical_code(&body.user_code);
     let name = {
         let pending = lock(&state.pairings);

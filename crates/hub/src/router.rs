@@ -1,10 +1,11 @@
 //! Routes commands to the machine that must run them.
 //!
 //! The router maps a machine id to its live session's mailbox and keeps one
-//! oneshot per command in flight, keyed by request id. A machine with no
-//! session answers `offline` at once; a command without an answer by its
-//! deadline answers `timeout`; a session that ends fails its pending commands
-//! with `offline`.
+//! oneshot per command in flight, keyed by request id and the session it went
+//! to. It says precisely how a command ended, because the command service
+//! decides on that whether the command may have been applied:
+//! [`RouteError::NotConnected`] means it never left the hub,
+//! [`RouteError::Lost`] and [`RouteError::Timeout`] mean it may have.
 
 use specbridge_protocol::{Command, ErrorBody, ErrorCode, Message, Progress, Response, MAX_MESSAGE_BYTES};
 use std::collections::HashMap;
@@ -26,6 +27,41 @@ pub(crate) enum Outgoing {
 /// Capacity of a session's mailbox: commands are few, and a full mailbox
 /// means the bridge is not reading, which the deadline reports as `timeout`.
 pub(crate) const MAILBOX: usize = 32;
+
+/// How a routed command failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RouteError {
+    /// No session for the machine: the command was never sent.
+    #[error("the machine is not connected")]
+    NotConnected,
+    /// The session ended after the command was handed to it, before an answer.
+    #[error("the machine disconnected before answering")]
+    Lost,
+    /// No answer within the wait.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The command cannot be sent at all (over the message limit).
+    #[error("{0}")]
+    Unsendable(ErrorBody),
+    /// The bridge answered with an error.
+    #[error("{0}")]
+    Refused(ErrorBody),
+}
+
+impl RouteError {
+    /// The error a caller is told.
+    pub fn into_body(self) -> ErrorBody {
+        match self {
+            Self::NotConnected => offline("the machine is not connected"),
+            Self::Lost => offline("the machine disconnected before answering"),
+            Self::Timeout(waited) => {
+                ErrorBody::new(ErrorCode::Timeout, format!("no answer within {} ms", waited.as_millis()))
+                    .with_hint("the machine may be busy or asleep; retry, or raise timeout_ms")
+            }
+            Self::Unsendable(body) | Self::Refused(body) => body,
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Session {
@@ -50,11 +86,11 @@ struct Inner {
 /// The session registry and the commands in flight. Locks are held only for
 /// map operations, never across an await.
 #[derive(Debug, Default)]
-pub struct Router {
+pub struct CommandRouter {
     inner: Mutex<Inner>,
 }
 
-impl Router {
+impl CommandRouter {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means another thread panicked mid-insert; the
         // maps are still structurally valid, so keep serving.
@@ -71,20 +107,15 @@ impl Router {
     }
 
     /// Removes a session if it is still the machine's current one, and fails its
-    /// pending commands with `offline`. Returns whether it was current.
+    /// pending commands with [`RouteError::Lost`]. Returns whether it was current.
     pub(crate) fn unregister(&self, machine: &str, session: &str) -> bool {
         let mut inner = self.lock();
         let current = inner.sessions.get(machine).is_some_and(|s| s.id == session);
         if current {
             inner.sessions.remove(machine);
         }
-        let failed: Vec<String> =
-            inner.pending.iter().filter(|(_, p)| p.session == session).map(|(id, _)| id.clone()).collect();
-        for id in failed {
-            if let Some(p) = inner.pending.remove(&id) {
-                let _ = p.reply.send(Err(offline("the machine disconnected before answering")));
-            }
-        }
+        // Dropping a reply sender is how its waiter learns the session is gone.
+        inner.pending.retain(|_, p| p.session != session);
         current
     }
 
@@ -98,90 +129,92 @@ impl Router {
         self.lock().sessions.len()
     }
 
-    /// Sends a command to `machine` and waits for its response until
-    /// `deadline`: `offline` at once without a session, `timeout` after the
-    /// deadline, `offline` if the session ends first, else the bridge's answer.
-    pub async fn send_command(
+    /// Sends `command` to `machine` and waits at most `wait` for its answer.
+    /// `progress` receives the command's `progress` messages until then
+    /// (best effort: a full channel drops a piece).
+    pub(crate) async fn send(
         &self,
         machine: &str,
-        project: &str,
-        name: &str,
-        args: serde_json::Value,
-        deadline: Duration,
-    ) -> Result<serde_json::Value, ErrorBody> {
-        self.send_command_with_progress(machine, project, name, args, deadline, None).await
-    }
-
-    /// Like [`Router::send_command`], and forwards the command's `progress`
-    /// messages to `progress` until the response arrives. Progress is best
-    /// effort: a full channel drops a piece.
-    pub async fn send_command_with_progress(
-        &self,
-        machine: &str,
-        project: &str,
-        name: &str,
-        args: serde_json::Value,
-        deadline: Duration,
+        command: Command,
+        wait: Duration,
         progress: Option<mpsc::Sender<Progress>>,
-    ) -> Result<serde_json::Value, ErrorBody> {
-        let id = format!("c_{}", uuid::Uuid::new_v4().simple());
-        let command = Message::Command(Command {
-            id: id.clone(),
-            project: project.to_owned(),
-            deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
-            name: name.to_owned(),
-            args,
-        });
+    ) -> Result<serde_json::Value, RouteError> {
+        let id = command.id.clone();
+        let message = Message::Command(command);
         // The codec refuses messages over the limit; catch that here, where the
         // caller can be told, instead of in the session, where the command
         // would vanish and the caller wait for its deadline.
-        let size = serde_json::to_vec(&command).map(|json| json.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&message).map(|json| json.len()).unwrap_or(usize::MAX);
         if size > MAX_MESSAGE_BYTES {
-            return Err(ErrorBody::new(
-                ErrorCode::TooLarge,
-                format!("the command is {size} bytes as JSON, over the {MAX_MESSAGE_BYTES}-byte message limit"),
-            )
-            .with_hint("send less content per command (file writes: at most about 700 KiB)"));
+            return Err(RouteError::Unsendable(
+                ErrorBody::new(
+                    ErrorCode::TooLarge,
+                    format!("the command is {size} bytes as JSON, over the {MAX_MESSAGE_BYTES}-byte message limit"),
+                )
+                .with_hint("send less content per command (file writes: at most about 700 KiB)"),
+            ));
         }
         let (reply_tx, reply_rx) = oneshot::channel();
         let tx = {
             let mut inner = self.lock();
-            let Some(session) = inner.sessions.get(machine) else {
-                return Err(offline("the machine is not connected"));
-            };
+            let Some(session) = inner.sessions.get(machine) else { return Err(RouteError::NotConnected) };
             let (tx, session_id) = (session.tx.clone(), session.id.clone());
             inner.pending.insert(id.clone(), Pending { session: session_id, reply: reply_tx, progress });
             tx
         };
-        let outcome = tokio::time::timeout(deadline, async {
-            tx.send(Outgoing::Message(Box::new(command))).await.map_err(|_| offline("the machine disconnected"))?;
-            reply_rx.await.map_err(|_| offline("the machine disconnected before answering"))?
+        let outcome = tokio::time::timeout(wait, async {
+            if tx.send(Outgoing::Message(Box::new(message))).await.is_err() {
+                // The session's writer is gone: nothing was sent.
+                return Err(RouteError::NotConnected);
+            }
+            match reply_rx.await {
+                Ok(Ok(result)) => Ok(result),
+                Ok(Err(body)) => Err(RouteError::Refused(body)),
+                Err(_) => Err(RouteError::Lost),
+            }
         })
         .await;
         match outcome {
-            Ok(result) => result,
+            Ok(result) => {
+                if result.is_err() {
+                    self.lock().pending.remove(&id);
+                }
+                result
+            }
             Err(_) => {
                 self.lock().pending.remove(&id);
-                Err(ErrorBody::new(ErrorCode::Timeout, format!("no answer within {} ms", deadline.as_millis()))
-                    .with_hint("the machine may be busy or asleep; retry, or raise timeout_ms"))
+                Err(RouteError::Timeout(wait))
             }
         }
     }
 
     /// Forwards a running command's output to its caller, if it follows it.
-    pub(crate) fn progress(&self, progress: Progress) {
-        let tx = self.lock().pending.get(&progress.id).and_then(|p| p.progress.clone());
+    pub(crate) fn progress(&self, session: &str, progress: Progress) {
+        let tx =
+            self.lock().pending.get(&progress.id).filter(|p| p.session == session).and_then(|p| p.progress.clone());
         if let Some(tx) = tx {
             let _ = tx.try_send(progress);
         }
     }
 
-    /// Delivers a bridge's response to the waiting caller. Unknown ids (late
-    /// answers after a timeout) are dropped.
-    pub(crate) fn complete(&self, response: Response) {
-        let pending = self.lock().pending.remove(&response.id);
-        if let Some(pending) = pending {
-            let _ = pending.reply.send(response.into_result());
+    /// Delivers a bridge's response to the waiting caller. Only the session
+    /// the command went to may answer it. Returns the response back when
+    /// nobody waits for it (a late answer after a timeout), so the command
+    /// service can still record the outcome.
+    pub(crate) fn complete(&self, session: &str, response: Response) -> Option<Response> {
+        let pending = {
+            let mut inner = self.lock();
+            match inner.pending.get(&response.id) {
+                Some(p) if p.session == session => inner.pending.remove(&response.id),
+                _ => None,
+            }
+        };
+        match pending {
+            Some(pending) => {
+                let _ = pending.reply.send(response.into_result());
+                None
+            }
+            None => Some(response),
         }
     }
 }

@@ -1,20 +1,13 @@
-//! The command envelope the hub sends to a bridge, the response, and the typed
-//! arguments and results of the file commands.
+//! The command envelope the hub sends to a bridge, the response, and the
+//! progress of a running command. The commands themselves are in the
+//! catalogue (`catalogue.rs`).
 //!
 //! `args` and `result` stay as JSON values in the envelope so that a bridge can
 //! answer a command it does not know with `invalid` and the request id, instead
 //! of failing to parse the whole message.
 
-use crate::{Content, ErrorBody};
+use crate::{Call, ErrorBody};
 use serde::{Deserialize, Serialize};
-
-/// Command names.
-pub mod commands {
-    /// Read one file inside the project's allowed roots.
-    pub const FILE_READ: &str = "file-read";
-    /// Write one file, under the base-hash conflict rule.
-    pub const FILE_WRITE: &str = "file-write";
-}
 
 /// hub -> bridge: run a command in one project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,13 +16,39 @@ pub struct Command {
     pub id: String,
     /// Project id the command targets.
     pub project: String,
-    /// Milliseconds the hub waits for the answer; the bridge gives up at this deadline too.
+    /// Milliseconds the hub waits for the answer from when it sends; the
+    /// bridge does not commit past this long after the command arrived.
     pub deadline_ms: u64,
-    /// Command name, for example `file-write`.
+    /// The absolute deadline on the hub's clock (ms since the Unix epoch): the
+    /// bridge never starts or commits the command after it, however late the
+    /// command arrives (a retry or replay keeps the first deadline). It maps
+    /// the hub's clock onto its own with `welcome.hub_time_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+    /// Command name, for example `file-write` (see [`crate::CommandName`]).
     pub name: String,
     /// Command arguments; their shape depends on `name`.
     #[serde(default)]
     pub args: serde_json::Value,
+}
+
+impl Command {
+    /// The envelope for a call.
+    pub fn new(id: impl Into<String>, project: impl Into<String>, call: &Call, deadline_ms: u64) -> Self {
+        Self {
+            id: id.into(),
+            project: project.into(),
+            deadline_ms,
+            expires_at_ms: None,
+            name: call.name().as_str().to_owned(),
+            args: call.args(),
+        }
+    }
+
+    /// The typed call, or `invalid` for an unknown name or bad arguments.
+    pub fn call(&self) -> Result<Call, ErrorBody> {
+        Call::parse(&self.name, &self.args)
+    }
 }
 
 /// bridge -> hub: the outcome of a command. Exactly one of `result` and `error` is set.
@@ -63,50 +82,6 @@ impl Response {
             (result, None) => Ok(result.unwrap_or(serde_json::Value::Null)),
         }
     }
-}
-
-/// Arguments of `file-read`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileReadArgs {
-    /// Path relative to the project root, with `/` separators.
-    pub path: String,
-}
-
-/// Result of `file-read`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileReadResult {
-    /// The path read.
-    pub path: String,
-    /// Content hash of the bytes read.
-    pub hash: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// The bytes.
-    pub content: Content,
-}
-
-/// Arguments of `file-write`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileWriteArgs {
-    /// Path relative to the project root, with `/` separators.
-    pub path: String,
-    /// The new content.
-    pub content: Content,
-    /// The hash of the version the author edited. `None` means "create": the
-    /// write is refused with `conflict` if the file already exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_hash: Option<String>,
-}
-
-/// Result of `file-write`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileWriteResult {
-    /// The path written.
-    pub path: String,
-    /// Content hash of the new bytes.
-    pub hash: String,
-    /// Size in bytes.
-    pub size: u64,
 }
 
 /// bridge -> hub: a piece of output of a command that is still running. Best

@@ -14,13 +14,33 @@ pub enum Encoding {
     Base64,
 }
 
-/// A piece of file content inside a JSON message.
+/// A piece of file content inside a JSON message. It always serializes as
+/// `{"encoding", "data"}`; a plain JSON string also reads as UTF-8 text, so a
+/// REST body can say `"content": "# Title"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ContentForm")]
 pub struct Content {
     /// Encoding of `data`.
     pub encoding: Encoding,
     /// The encoded bytes.
     pub data: String,
+}
+
+/// The forms [`Content`] is read from.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ContentForm {
+    Encoded { encoding: Encoding, data: String },
+    Text(String),
+}
+
+impl From<ContentForm> for Content {
+    fn from(form: ContentForm) -> Self {
+        match form {
+            ContentForm::Encoded { encoding, data } => Self { encoding, data },
+            ContentForm::Text(data) => Self { encoding: Encoding::Utf8, data },
+        }
+    }
 }
 
 /// Content that does not decode.
@@ -98,6 +118,15 @@ mod tests {
         assert_eq!(Content::from_bytes(b"# Title\n\tok\r\n").encoding, Encoding::Utf8);
         assert_eq!(Content::from_bytes(&[0, 159, 146, 150]).encoding, Encoding::Base64);
         assert_eq!(Content::from_bytes(b"bell\x07").encoding, Encoding::Base64);
+    }
+
+    #[test]
+    fn a_plain_string_reads_as_text() {
+        let content: Content = serde_json::from_str("\"# Title\"").unwrap();
+        assert_eq!(content, Content::text("# Title"));
+        let encoded: Content = serde_json::from_str(r#"{"encoding":"base64","data":"AAE="}"#).unwrap();
+        assert_eq!(encoded.to_bytes().unwrap(), vec![0, 1]);
+        assert!(serde_json::from_str::<Content>(r#"{"encoding":"rot13","data":"x"}"#).is_err());
     }
 
     #[test]

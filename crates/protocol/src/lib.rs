@@ -1,31 +1,47 @@
 //! Wire types and frame codec for the specbridge link between a bridge and a hub.
 //!
 //! This crate is pure: it knows nothing about sockets, files or clocks. It defines
-//! the message catalogue ([`Message`]), the command envelope and the typed error
-//! codes ([`ErrorCode`]), and the [`Codec`] that turns messages into WebSocket
+//! the message catalogue ([`Message`]), the command envelope, the command
+//! catalogue ([`Call`], [`CommandName`]: every command with its typed arguments,
+//! and the results of those that change something), project [`Layout`]s, the
+//! typed error codes ([`ErrorCode`]), and the [`Codec`] that turns messages into WebSocket
 //! frames (JSON text below a threshold, zstd-compressed binary above it) and back,
 //! with hard limits on frame size and on decompressed size.
 //!
 //! What it does *not* know: how files are watched, how messages are ordered or
 //! retried, or what a command does. Those live in the bridge and the hub.
 
+mod args;
+mod catalogue;
 mod codec;
 mod command;
 mod content;
 mod error;
 mod hash;
+mod layout;
 mod message;
+mod results;
 
-pub use codec::{Codec, CodecError, Frame, BINARY_ZSTD_TAG};
-pub use command::{
-    commands, Command, FileReadArgs, FileReadResult, FileWriteArgs, FileWriteResult, Progress, Response,
+pub use args::{
+    ApprovalArgs, ApprovalCreateArgs, ApprovalListArgs, ApprovalUpdateArgs, ContentArgs, CreateSpecArgs, DiffArgs,
+    DocumentWriteArgs, FileReadArgs, FileWriteArgs, FrontmatterArgs, JobArgs, JobCreateArgs, JobUpdateArgs, LogAddArgs,
+    LogReadArgs, LogSearchArgs, LogStatsArgs, NoArgs, SnapshotArgs, SpecArgs, SpecEditArgs, SpecReadArgs, SteeringArgs,
+    SteeringWriteArgs, TaskStatusArgs,
 };
+pub use catalogue::{Call, CommandKind, CommandName};
+pub use codec::{Codec, CodecError, Frame, BINARY_ZSTD_TAG};
+pub use command::{Command, Progress, Response};
 pub use content::{chunk_boundaries, Content, ContentError, Encoding};
 pub use error::{ErrorBody, ErrorCode};
 pub use hash::{content_hash, project_digest, HASH_HEX_LEN};
+pub use layout::Layout;
 pub use message::{
     Ack, Batch, Digest, FileDelete, FileUpsert, Hello, MachineInfo, Manifest, ManifestEntry, Message, ProjectInfo,
     ProjectRef, Projects, Want, Welcome,
+};
+pub use results::{
+    ApprovalEditResult, CreateSpecResult, DeleteResult, DocumentWriteResult, FileReadResult, FileWriteResult,
+    LogAddResult, SnapshotResult, SpecEditResult, SpecMoveResult, SteeringWriteResult, TaskStatusResult,
 };
 
 /// The protocol version this build speaks. Bumped on any incompatible change.

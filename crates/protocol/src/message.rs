@@ -1,7 +1,7 @@
 //! The message catalogue. Every frame carries exactly one [`Message`], tagged by
 //! its `type` field in kebab-case. See docs/protocol.md for the flow.
 
-use crate::{Command, Content, ErrorBody, Progress, Response};
+use crate::{Command, Content, ErrorBody, Layout, Progress, Response};
 use serde::{Deserialize, Serialize};
 
 /// One protocol message.
@@ -103,8 +103,8 @@ pub struct ProjectInfo {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Detected layout: `leanspec`, `spec-workflow`, `spec-context` or `generic`.
-    pub layout: String,
+    /// Detected layout.
+    pub layout: Layout,
     /// Whether the hub may only read.
     #[serde(default)]
     pub read_only: bool,
@@ -124,6 +124,11 @@ pub struct Welcome {
     pub last_seq: u64,
     /// Hub software version.
     pub server: String,
+    /// The hub's clock when it sent this (ms since the Unix epoch), so the
+    /// bridge can judge command deadlines (`expires_at_ms`) on the hub's
+    /// clock whatever its own says. Absent from older hubs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_time_ms: Option<u64>,
 }
 
 /// The full project list, replacing the one sent in `hello`.

@@ -31,7 +31,7 @@ fn hello_and_welcome() {
             projects: vec![ProjectInfo {
                 id: "app".into(),
                 name: "app".into(),
-                layout: "leanspec".into(),
+                layout: Layout::LeanSpec,
                 read_only: false,
             }],
         }),
@@ -44,8 +44,9 @@ fn hello_and_welcome() {
             session: "s1".into(),
             last_seq: 41,
             server: "specbridge-hub/0.1.0".into(),
+            hub_time_ms: Some(1_764_000_000_000),
         }),
-        r#"{"type":"welcome","protocol":1,"capabilities":["zstd","batch"],"session":"s1","last_seq":41,"server":"specbridge-hub/0.1.0"}"#,
+        r#"{"type":"welcome","protocol":1,"capabilities":["zstd","batch"],"session":"s1","last_seq":41,"server":"specbridge-hub/0.1.0","hub_time_ms":1764000000000}"#,
     );
     golden(Message::Projects(Projects { projects: vec![] }), r#"{"type":"projects","projects":[]}"#);
 }
@@ -100,19 +101,16 @@ fn sync_messages() {
 fn commands_responses_and_errors() {
     // `args` is a JSON object inside the envelope; its keys go out sorted.
     let args = FileWriteArgs { path: "a.md".into(), content: Content::text("x"), base_hash: Some(hash('a')) };
+    let mut command = Command::new("c1", "app", &Call::FileWrite(args.clone()), 30_000);
+    command.expires_at_ms = Some(1_764_000_030_000);
     golden(
-        Message::Command(Command {
-            id: "c1".into(),
-            project: "app".into(),
-            deadline_ms: 30_000,
-            name: commands::FILE_WRITE.into(),
-            args: serde_json::to_value(&args).unwrap(),
-        }),
+        Message::Command(command.clone()),
         &format!(
-            r#"{{"type":"command","id":"c1","project":"app","deadline_ms":30000,"name":"file-write","args":{{"base_hash":"{}","content":{{"data":"x","encoding":"utf8"}},"path":"a.md"}}}}"#,
+            r#"{{"type":"command","id":"c1","project":"app","deadline_ms":30000,"expires_at_ms":1764000030000,"name":"file-write","args":{{"base_hash":"{}","content":{{"data":"x","encoding":"utf8"}},"path":"a.md"}}}}"#,
             hash('a')
         ),
     );
+    assert_eq!(command.call().unwrap(), Call::FileWrite(args));
     golden(
         Message::Progress(Progress { id: "c1".into(), seq: 0, data: "running tests\n".into() }),
         r#"{"type":"progress","id":"c1","seq":0,"data":"running tests\n"}"#,

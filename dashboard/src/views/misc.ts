@@ -62,7 +62,7 @@ export function renderQueue(ctx: Ctx): View {
           h(
             "li",
             { "data-queued": item.id },
-            h("div", {}, h("strong", {}, item.summary), h("div", { class: "muted" }, `${ctx.live.machine(item.machine)?.name ?? item.machine} · ${item.project} · ${item.path} · queued ${ago(item.queued_ms)}`)),
+            h("div", {}, h("strong", {}, item.summary), h("div", { class: "muted" }, `${ctx.live.machine(item.machine)?.name ?? item.machine} · ${item.project} · ${item.target} · ${item.state === "sent" ? "sent, waiting for the answer" : "queued"} ${ago(item.created_ms)}`)),
             h(
               "button",
               {

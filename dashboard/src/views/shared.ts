@@ -78,7 +78,7 @@ export async function runWrite(
   const name = machineOf(ctx, target)?.name ?? target.machine;
   try {
     const answer = await write();
-    if (answer.status === "queued") toast(`Queued: applies when ${name} reconnects`, "info");
+    if (answer.state === "queued") toast(`Queued: applies when ${name} reconnects`, "info");
     else toast(`Saved on ${name}`, "ok");
     return answer;
   } catch (err) {

@@ -146,7 +146,7 @@ export async function renderEditor(ctx: Ctx, target: Target, path: string): Prom
     save.disabled = !canEdit(ctx, target);
     if (answer) {
       file = { ...file, content: mine };
-      if (answer.status === "applied") baseHash = answer.result.hash;
+      if (answer.state === "applied" && answer.result?.hash) baseHash = answer.result.hash;
       notice.textContent = "";
     }
   };

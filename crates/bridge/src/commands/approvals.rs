@@ -9,19 +9,20 @@
 
 use super::model::Model;
 use super::{not_found, random_suffix, spec_error, to_value, wrong_layout, Ctx};
-use serde::Deserialize;
 use serde_json::{json, Value};
-use specbridge_protocol::{ErrorBody, ErrorCode};
+use specbridge_protocol::{
+    ApprovalCreateArgs, ApprovalEditResult, Call, DeleteResult, ErrorBody, ErrorCode, SnapshotResult,
+};
 use specbridge_specs::{
     apply_action, approval_id, diff, find_snapshot, new_approval, next_snapshot, parse_approval, parse_snapshot,
     parse_snapshot_metadata, Approval, ApprovalAction, ApprovalCategory, ApprovalComment, SnapshotSource,
     SnapshotTrigger, Timestamp, WorkflowRoot,
 };
 
-pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
-    let root = ctx.workflow_root()?;
+pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root(call)?;
     let model = ctx.model()?;
-    let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
+    let Model::Workflow(w) = &*model else { return Err(wrong_layout(call, ctx.project.layout)) };
     let find = |id: &str| -> Result<(String, Approval), ErrorBody> {
         w.approvals
             .iter()
@@ -29,64 +30,62 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             .map(|a| (a.path.clone(), a.approval.clone()))
             .ok_or_else(|| not_found(format!("approval {id:?}")))
     };
-    match ctx.command.name.as_str() {
-        "approval-list" => {
-            let args: ListArgs = ctx.args()?;
-            Ok(Value::Array(
-                w.approvals
-                    .iter()
-                    .filter(|a| args.status.as_deref().is_none_or(|s| a.approval.status.as_str() == s))
-                    .filter(|a| args.category_name.as_deref().is_none_or(|c| a.approval.category_name == c))
-                    .map(|a| approval_json(&a.path, &a.approval))
-                    .collect(),
-            ))
-        }
-        "approval-get" => {
-            let args: IdArgs = ctx.args()?;
+    match call {
+        Call::ApprovalList(args) => Ok(Value::Array(
+            w.approvals
+                .iter()
+                .filter(|a| args.status.as_deref().is_none_or(|s| a.approval.status.as_str() == s))
+                .filter(|a| args.category_name.as_deref().is_none_or(|c| a.approval.category_name == c))
+                .map(|a| approval_json(&a.path, &a.approval))
+                .collect(),
+        )),
+        Call::ApprovalGet(args) => {
             let (path, approval) = find(&args.id)?;
             Ok(approval_json(&path, &approval))
         }
-        "approval-content" => {
-            let args: IdArgs = ctx.args()?;
+        Call::ApprovalContent(args) => {
             let (_, approval) = find(&args.id)?;
-            let (content, hash) = ctx.read_existing(&approval.file_path)?;
+            let (content, hash) = ctx.fs.read_existing(&approval.file_path)?;
             Ok(json!({ "id": approval.id, "path": approval.file_path, "hash": hash, "content": content }))
         }
-        "approval-snapshots" => {
-            let args: IdArgs = ctx.args()?;
+        Call::ApprovalSnapshots(args) => {
             let (_, approval) = find(&args.id)?;
             let dir = root.snapshot_dir(&approval.category_name, &approval.file_path).map_err(spec_error)?;
-            match ctx.read_text(&format!("{dir}/metadata.json"))? {
+            match ctx.fs.read_text(&format!("{dir}/metadata.json"))? {
                 Some((text, _)) => to_value(&parse_snapshot_metadata(&text).map_err(spec_error)?),
                 None => Ok(json!({ "filePath": approval.file_path, "currentVersion": 0, "snapshots": [] })),
             }
         }
-        "approval-snapshot-get" => {
-            let args: VersionArgs = ctx.args()?;
+        Call::ApprovalSnapshotGet(args) => {
             let (_, approval) = find(&args.id)?;
             to_value(&read_snapshot(ctx, root, &approval, args.version)?)
         }
-        "approval-diff" => {
-            let args: DiffArgs = ctx.args()?;
+        Call::ApprovalDiff(args) => {
             let (_, approval) = find(&args.id)?;
             let old = read_snapshot(ctx, root, &approval, args.from)?.content;
             let new = match args.to {
                 Some(version) => read_snapshot(ctx, root, &approval, version)?.content,
-                None => ctx.read_existing(&approval.file_path)?.0,
+                None => ctx.fs.read_existing(&approval.file_path)?.0,
             };
             let mut value = to_value(&diff(&old, &new))?;
             value["from"] = json!(args.from);
             value["to"] = args.to.map_or_else(|| json!("current"), |v| json!(v));
             Ok(value)
         }
-        "approval-create" => create(ctx, root),
-        "approval-update" => {
-            let args: UpdateArgs = ctx.args()?;
+        Call::ApprovalCreate(args) => create(ctx, root, args),
+        Call::ApprovalUpdate(args) => {
             let (path, approval) = find(&args.id)?;
             let action = ApprovalAction::parse(&args.action).map_err(spec_error)?;
-            let (text, hash) = ctx.read_existing(&path)?;
+            let comments: Vec<ApprovalComment> =
+                serde_json::from_value(Value::Array(args.comments.clone())).map_err(|e| {
+                    ErrorBody::new(ErrorCode::Invalid, format!("bad comments: {e}"))
+                        .with_hint("each comment is an object with `type` and `comment`, as spec-workflow stores it")
+                })?;
+            let current = ctx.fs.read_existing(&path)?;
+            ctx.fs.check_seen(args.base_hash.as_deref(), &current)?;
+            let (text, hash) = current;
             // Checked before the snapshot so a refused decision leaves no snapshot behind.
-            apply_action(&text, action, args.response.as_deref(), &args.comments, ctx.now).map_err(spec_error)?;
+            apply_action(&text, action, args.response.as_deref(), &comments, ctx.now).map_err(spec_error)?;
             let trigger = match action {
                 ApprovalAction::Approve => Some(SnapshotTrigger::Approved),
                 ApprovalAction::NeedsRevision => Some(SnapshotTrigger::RevisionRequested),
@@ -97,86 +96,32 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
                 None => None,
             };
             let updated =
-                apply_action(&text, action, args.response.as_deref(), &args.comments, ctx.now).map_err(spec_error)?;
-            let new_hash = ctx.write(&path, &updated, Some(&hash))?;
+                apply_action(&text, action, args.response.as_deref(), &comments, ctx.now).map_err(spec_error)?;
+            let new_hash = ctx.fs.write(&path, updated.as_bytes(), Some(&hash))?;
             let approval = parse_approval(&updated).map_err(spec_error)?;
-            let mut value = approval_json(&path, &approval);
-            value["hash"] = json!(new_hash);
-            value["snapshot_version"] = json!(snapshot);
-            Ok(value)
+            edit_result(&path, &approval, new_hash, snapshot)
         }
-        "approval-snapshot" => {
-            let args: IdArgs = ctx.args()?;
+        Call::ApprovalSnapshot(args) => {
             let (_, approval) = find(&args.id)?;
             let version = take_snapshot(ctx, root, &approval, SnapshotTrigger::Manual)?;
-            Ok(json!({ "id": approval.id, "version": version }))
+            to_value(&SnapshotResult { id: approval.id, version })
         }
-        "approval-delete" => {
-            let args: IdArgs = ctx.args()?;
+        Call::ApprovalDelete(args) => {
             let (path, _) = find(&args.id)?;
-            let (_, hash) = ctx.read_existing(&path)?;
-            ctx.remove(&path, &hash)?;
-            Ok(json!({ "id": args.id, "path": path, "deleted": true }))
+            let (_, hash) = ctx.fs.read_existing(&path)?;
+            ctx.fs.remove(&path, &hash)?;
+            to_value(&DeleteResult { id: args.id.clone(), path, deleted: true })
         }
         other => Err(wrong_layout(other, ctx.project.layout)),
     }
 }
 
-#[derive(Deserialize)]
-struct ListArgs {
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    category_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct IdArgs {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct VersionArgs {
-    id: String,
-    version: u32,
-}
-
-#[derive(Deserialize)]
-struct DiffArgs {
-    id: String,
-    from: u32,
-    /// A snapshot version; absent compares with the file as it is now.
-    #[serde(default)]
-    to: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct UpdateArgs {
-    id: String,
-    action: String,
-    #[serde(default)]
-    response: Option<String>,
-    #[serde(default)]
-    comments: Vec<ApprovalComment>,
-}
-
-#[derive(Deserialize)]
-struct CreateArgs {
-    title: String,
-    file_path: String,
-    #[serde(default = "spec_category")]
-    category: ApprovalCategory,
-    category_name: String,
-    #[serde(default = "document_kind", rename = "type")]
-    kind: String,
-}
-
-fn spec_category() -> ApprovalCategory {
-    ApprovalCategory::Spec
-}
-
-fn document_kind() -> String {
-    "document".to_owned()
+/// The result of a create or a decision: the approval, its new hash, the snapshot.
+fn edit_result(path: &str, approval: &Approval, hash: String, snapshot: Option<u32>) -> Result<Value, ErrorBody> {
+    let Value::Object(approval) = approval_json(path, approval) else {
+        return Err(ErrorBody::new(ErrorCode::Internal, "an approval did not serialize to an object"));
+    };
+    to_value(&ApprovalEditResult { approval, hash, snapshot_version: snapshot })
 }
 
 /// The wire shape of an approval (snake_case, plus the file it lives in).
@@ -209,10 +154,10 @@ fn read_snapshot(
     version: u32,
 ) -> Result<specbridge_specs::Snapshot, ErrorBody> {
     let dir = root.snapshot_dir(&approval.category_name, &approval.file_path).map_err(spec_error)?;
-    let (meta, _) = ctx.read_text(&format!("{dir}/metadata.json"))?.ok_or_else(|| not_found("snapshot metadata"))?;
+    let (meta, _) = ctx.fs.read_text(&format!("{dir}/metadata.json"))?.ok_or_else(|| not_found("snapshot metadata"))?;
     let meta = parse_snapshot_metadata(&meta).map_err(spec_error)?;
     let entry = find_snapshot(&meta, version).map_err(spec_error)?;
-    let (text, _) = ctx.read_existing(&format!("{dir}/{}", entry.filename))?;
+    let (text, _) = ctx.fs.read_existing(&format!("{dir}/{}", entry.filename))?;
     parse_snapshot(&text).map_err(spec_error)
 }
 
@@ -226,8 +171,8 @@ fn take_snapshot(
 ) -> Result<Option<u32>, ErrorBody> {
     let dir = root.snapshot_dir(&approval.category_name, &approval.file_path).map_err(spec_error)?;
     let meta_rel = format!("{dir}/metadata.json");
-    let meta = ctx.read_text(&meta_rel)?;
-    let Some((content, _)) = ctx.read_text(&approval.file_path)? else {
+    let meta = ctx.fs.read_text(&meta_rel)?;
+    let Some((content, _)) = ctx.fs.read_text(&approval.file_path)? else {
         // spec-workflow skips the snapshot when the document is gone.
         return Ok(None);
     };
@@ -243,29 +188,34 @@ fn take_snapshot(
     else {
         return Ok(None);
     };
-    let existing = ctx.read_text(&snapshot.snapshot_path)?;
+    let existing = ctx.fs.read_text(&snapshot.snapshot_path)?;
     if existing.is_some() {
         return Err(ErrorBody::new(ErrorCode::Conflict, format!("{} already exists", snapshot.snapshot_path))
             .with_hint("the snapshot metadata is behind its folder; fix it locally"));
     }
-    ctx.write(&snapshot.snapshot_path, &snapshot.snapshot_json, None)?;
-    ctx.write(&snapshot.metadata_path, &snapshot.metadata_json, meta.as_ref().map(|m| m.1.as_str()))?;
+    ctx.fs.write(&snapshot.snapshot_path, snapshot.snapshot_json.as_bytes(), None)?;
+    ctx.fs.write(&snapshot.metadata_path, snapshot.metadata_json.as_bytes(), meta.as_ref().map(|m| m.1.as_str()))?;
     Ok(Some(snapshot.version))
 }
 
-fn create(ctx: &Ctx<'_>, root: WorkflowRoot) -> Result<Value, ErrorBody> {
-    let args: CreateArgs = ctx.args()?;
+fn create(ctx: &Ctx<'_>, root: WorkflowRoot, args: &ApprovalCreateArgs) -> Result<Value, ErrorBody> {
+    let category = match args.category.as_deref() {
+        None | Some("spec") => ApprovalCategory::Spec,
+        Some("steering") => ApprovalCategory::Steering,
+        Some(other) => {
+            return Err(ErrorBody::new(ErrorCode::Invalid, format!("unknown approval category {other:?}"))
+                .with_hint("category is `spec` or `steering`"))
+        }
+    };
+    let kind = args.kind.as_deref().unwrap_or("document");
     let id = approval_id(ctx.now, &random_suffix()).map_err(spec_error)?;
     let path = root.approval_path(&args.category_name, &id).map_err(spec_error)?;
     // The document under review must be inside the project's roots.
     ctx.project.resolve(&args.file_path).map_err(|e| e.to_error_body())?;
-    let text = new_approval(&id, &args.title, &args.file_path, args.category, &args.category_name, &args.kind, ctx.now)
+    let text = new_approval(&id, &args.title, &args.file_path, category, &args.category_name, kind, ctx.now)
         .map_err(spec_error)?;
     let approval = parse_approval(&text).map_err(spec_error)?;
     let snapshot = take_snapshot(ctx, root, &approval, SnapshotTrigger::Initial)?;
-    let hash = ctx.write(&path, &text, None)?;
-    let mut value = approval_json(&path, &approval);
-    value["hash"] = json!(hash);
-    value["snapshot_version"] = json!(snapshot);
-    Ok(value)
+    let hash = ctx.fs.write(&path, text.as_bytes(), None)?;
+    edit_result(&path, &approval, hash, snapshot)
 }

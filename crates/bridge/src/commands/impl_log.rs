@@ -6,70 +6,38 @@
 
 use super::model::Model;
 use super::{spec_error, to_value, wrong_layout, Ctx};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use specbridge_protocol::{ErrorBody, ErrorCode};
+use specbridge_protocol::{Call, ErrorBody, ErrorCode, LogAddResult};
 use specbridge_specs::{render_entry, search, sort_newest_first, task_stats, ImplLogEntry, WorkflowProject};
 
-pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
-    let root = ctx.workflow_root()?;
+pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root(call)?;
     let model = ctx.model()?;
-    let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
-    match ctx.command.name.as_str() {
-        "impl-log-read" => {
-            let args: SpecArgs = ctx.args()?;
-            to_value(&entries(w, args.name.as_deref()))
-        }
-        "impl-log-search" => {
-            let args: SearchArgs = ctx.args()?;
+    let Model::Workflow(w) = &*model else { return Err(wrong_layout(call, ctx.project.layout)) };
+    match call {
+        Call::ImplLogRead(args) => to_value(&entries(w, args.name.as_deref())),
+        Call::ImplLogSearch(args) => {
             let all = entries(w, args.name.as_deref());
             to_value(&search(&all, &args.query))
         }
-        "impl-log-task-stats" => {
-            let args: StatsArgs = ctx.args()?;
-            to_value(&task_stats(&entries(w, Some(&args.name)), &args.task_id))
-        }
-        "impl-log-add" => {
-            let args: Map<String, Value> = ctx.args()?;
-            let name = args.get("name").and_then(Value::as_str).ok_or_else(|| {
-                ErrorBody::new(ErrorCode::Invalid, "missing `name` (the spec)")
-                    .with_hint("see impl-log-add in docs/protocol.md")
-            })?;
-            if !w.specs.iter().any(|s| s.name == name) {
-                return Err(super::not_found(format!("spec {name:?}")));
+        Call::ImplLogTaskStats(args) => to_value(&task_stats(&entries(w, Some(&args.name)), &args.task_id)),
+        Call::ImplLogAdd(args) => {
+            if !w.specs.iter().any(|s| s.name == args.name) {
+                return Err(super::not_found(format!("spec {:?}", args.name)));
             }
-            let mut entry = entry_from_args(&args)?;
+            let mut entry = entry_from_args(&args.entry)?;
             entry.id = uuid::Uuid::new_v4().to_string();
             entry.timestamp = ctx.now.to_iso_millis();
             let (file, markdown) = render_entry(&entry, ctx.now).map_err(spec_error)?;
-            let rel = format!("{}/{file}", root.impl_log_dir(name).map_err(spec_error)?);
-            let hash = ctx.write(&rel, &markdown, None)?;
-            let mut value = to_value(&entry)?;
-            value["path"] = json!(rel);
-            value["hash"] = json!(hash);
-            Ok(value)
+            let rel = format!("{}/{file}", root.impl_log_dir(&args.name).map_err(spec_error)?);
+            let hash = ctx.fs.write(&rel, markdown.as_bytes(), None)?;
+            let Value::Object(entry) = to_value(&entry)? else {
+                return Err(ErrorBody::new(ErrorCode::Internal, "a log entry did not serialize to an object"));
+            };
+            to_value(&LogAddResult { entry, path: rel, hash })
         }
         other => Err(wrong_layout(other, ctx.project.layout)),
     }
-}
-
-#[derive(Deserialize)]
-struct SpecArgs {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SearchArgs {
-    #[serde(default)]
-    name: Option<String>,
-    query: String,
-}
-
-#[derive(Deserialize)]
-struct StatsArgs {
-    name: String,
-    task_id: String,
 }
 
 /// The entries of one spec (or of all), newest first.

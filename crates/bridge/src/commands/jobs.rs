@@ -18,7 +18,7 @@ use crate::config::JobsConfig;
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use specbridge_protocol::{ErrorBody, ErrorCode, Message, Progress};
+use specbridge_protocol::{Call, CommandKind, ErrorBody, ErrorCode, JobArgs, Message, Progress};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -92,7 +92,7 @@ impl Jobs {
 
     fn save(&self, file: &JobsFile) -> Result<(), ErrorBody> {
         let Some(path) = &self.path else { return Ok(()) };
-        let bytes = serde_json::to_vec_pretty(file).map_err(crate::executor::internal)?;
+        let bytes = serde_json::to_vec_pretty(file).map_err(crate::mutation::internal)?;
         fsutil::atomic_write(path, &bytes, Some(0o600))
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot save jobs.json: {e}")))
     }
@@ -121,41 +121,16 @@ impl Jobs {
     }
 }
 
-#[derive(Deserialize)]
-struct IdArgs {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct CreateArgs {
-    #[serde(default)]
-    id: Option<String>,
-    name: String,
-    command: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct UpdateArgs {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    command: Option<Vec<String>>,
-    #[serde(default)]
-    enabled: Option<bool>,
-}
-
-pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
-    let result = dispatch(ctx);
-    if !matches!(ctx.command.name.as_str(), "job-list" | "job-get" | "job-history" | "job-stats") {
+pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
+    let result = dispatch(ctx, call);
+    if call.name().kind() != CommandKind::Read {
         // Jobs change the bridge's state or run a process: audited like file mutations.
-        let id = ctx.command.args.get("id").and_then(Value::as_str).unwrap_or("");
-        ctx.audit(&format!("jobs/{id}"), None, None, &result);
+        ctx.fs.audit(&format!("jobs/{}", call.target()), None, None, &result);
     }
     result
 }
 
-fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
+fn dispatch(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
     let jobs = ctx.jobs;
     let project = &ctx.project.id;
     let find = |file: &JobsFile, id: &str| -> Result<JobDef, ErrorBody> {
@@ -165,8 +140,8 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             .cloned()
             .ok_or_else(|| not_found(format!("job {id:?}")))
     };
-    match ctx.command.name.as_str() {
-        "job-list" => {
+    match call {
+        Call::JobList(_) => {
             let file = jobs.file();
             Ok(Value::Array(
                 file.jobs
@@ -176,20 +151,17 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
                     .collect(),
             ))
         }
-        "job-get" => {
-            let args: IdArgs = ctx.args()?;
+        Call::JobGet(args) => {
             let file = jobs.file();
             let def = find(&file, &args.id)?;
             Ok(jobs.describe(&def, file.runs.get(&def.id)))
         }
-        "job-history" => {
-            let args: IdArgs = ctx.args()?;
+        Call::JobHistory(args) => {
             let file = jobs.file();
             let def = find(&file, &args.id)?;
             to_value(&file.runs.get(&def.id).cloned().unwrap_or_default())
         }
-        "job-stats" => {
-            let args: IdArgs = ctx.args()?;
+        Call::JobStats(args) => {
             let file = jobs.file();
             let def = find(&file, &args.id)?;
             let runs = file.runs.get(&def.id).cloned().unwrap_or_default();
@@ -202,28 +174,26 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
                 "last_exit_code": runs.first().and_then(|r| r.exit_code),
             }))
         }
-        "job-create" => {
-            let args: CreateArgs = ctx.args()?;
-            let id = args.id.unwrap_or_else(|| format!("job_{}", super::random_suffix()));
+        Call::JobCreate(args) => {
+            let id = args.id.clone().unwrap_or_else(|| format!("job_{}", super::random_suffix()));
             check_def(&id, &args.name, &args.command)?;
             let mut file = jobs.file();
             if file.jobs.iter().any(|j| j.id == id) {
                 return Err(ErrorBody::new(ErrorCode::Conflict, format!("job {id:?} already exists")));
             }
-            let def = JobDef { id, name: args.name, project: project.clone(), command: args.command };
+            let def = JobDef { id, name: args.name.clone(), project: project.clone(), command: args.command.clone() };
             file.jobs.push(def.clone());
             jobs.save(&file)?;
             Ok(jobs.describe(&def, None))
         }
-        "job-update" => {
-            let args: UpdateArgs = ctx.args()?;
+        Call::JobUpdate(args) => {
             if args.enabled.is_some() {
                 return Err(local_only("turning a job on or off"));
             }
             let mut file = jobs.file();
             let mut def = find(&file, &args.id)?;
-            def.name = args.name.unwrap_or(def.name);
-            def.command = args.command.unwrap_or(def.command);
+            def.name = args.name.clone().unwrap_or(def.name);
+            def.command = args.command.clone().unwrap_or(def.command);
             check_def(&def.id, &def.name, &def.command)?;
             if let Some(slot) = file.jobs.iter_mut().find(|j| j.id == def.id) {
                 slot.clone_from(&def);
@@ -231,8 +201,7 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             jobs.save(&file)?;
             Ok(jobs.describe(&def, file.runs.get(&def.id)))
         }
-        "job-delete" => {
-            let args: IdArgs = ctx.args()?;
+        Call::JobDelete(args) => {
             let mut file = jobs.file();
             let def = find(&file, &args.id)?;
             file.jobs.retain(|j| j.id != def.id);
@@ -240,8 +209,7 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             jobs.save(&file)?;
             Ok(json!({ "id": def.id, "deleted": true }))
         }
-        "job-cancel" => {
-            let args: IdArgs = ctx.args()?;
+        Call::JobCancel(args) => {
             let live = jobs.running.lock().unwrap_or_else(PoisonError::into_inner).get(&args.id).cloned();
             match live {
                 Some(live) => {
@@ -251,7 +219,8 @@ fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
                 None => Err(not_found(format!("running job {:?}", args.id))),
             }
         }
-        _ => job_run(ctx),
+        Call::JobRun(args) => job_run(ctx, args),
+        other => Err(super::wrong_layout(other, ctx.project.layout)),
     }
 }
 
@@ -273,9 +242,8 @@ fn local_only(what: &str) -> ErrorBody {
         .with_hint("edit [jobs] in the bridge's config.toml: `enabled` lists job ids, `allow` lists argv prefixes")
 }
 
-fn job_run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
+fn job_run(ctx: &Ctx<'_>, args: &JobArgs) -> Result<Value, ErrorBody> {
     let jobs = ctx.jobs;
-    let args: IdArgs = ctx.args()?;
     let def = {
         let file = jobs.file();
         file.jobs.iter().find(|j| j.id == args.id && j.project == ctx.project.id).cloned()
@@ -356,7 +324,7 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
     .map(|mut pipe| {
         let output = Arc::clone(&output);
         let progress = ctx.progress.clone();
-        let (request, seq) = (ctx.command.id.clone(), Arc::clone(&seq));
+        let (request, seq) = (ctx.request_id.to_owned(), Arc::clone(&seq));
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buf) {
@@ -377,7 +345,8 @@ fn execute(ctx: &Ctx<'_>, def: &JobDef, live: &Live) -> Run {
         })
     })
     .collect();
-    let stop_at = ctx.deadline.checked_sub(ANSWER_MARGIN).unwrap_or(ctx.deadline);
+    let deadline = ctx.fs.deadline();
+    let stop_at = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
     let (outcome, code) = loop {
         match child.try_wait() {
             Ok(Some(status)) => break (if status.success() { "succeeded" } else { "failed" }, status.code()),

@@ -5,41 +5,39 @@
 //! Unarchiving restores the last status before `archived`.
 
 use super::model::{progress_json, LeanEntry, LeanModel, Model};
-use super::{not_found, spec_error, to_value, wrong_layout, Ctx, DocumentWriteArgs, ReadArgs};
+use super::{not_found, spec_error, to_value, wrong_layout, Ctx};
 use crate::project::Layout;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use specbridge_protocol::{ErrorBody, ErrorCode};
+use specbridge_protocol::{
+    Call, CreateSpecArgs, CreateSpecResult, DocumentWriteArgs, DocumentWriteResult, ErrorBody, ErrorCode,
+    SpecEditResult, SpecReadArgs,
+};
 use specbridge_specs::{
     new_spec_readme, next_spec_number, spec_body, update_content, update_frontmatter, validate_name,
     FrontmatterChanges, Priority, SpecStatus,
 };
 
-pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
+pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
     let model = ctx.model()?;
-    let Model::Lean(m) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
-    match ctx.command.name.as_str() {
-        "spec-list" => Ok(Value::Array(m.specs.iter().filter(|e| !archived(e)).map(summary).collect())),
-        "spec-archived-list" => Ok(Value::Array(m.specs.iter().filter(|e| archived(e)).map(summary).collect())),
-        "spec-read" | "spec-archived-read" => spec_read(ctx, m),
-        "task-progress" => {
-            let args: NameArgs = ctx.args()?;
+    let Model::Lean(m) = &*model else { return Err(wrong_layout(call, ctx.project.layout)) };
+    match call {
+        Call::SpecList(_) => Ok(Value::Array(m.specs.iter().filter(|e| !archived(e)).map(summary).collect())),
+        Call::SpecArchivedList(_) => Ok(Value::Array(m.specs.iter().filter(|e| archived(e)).map(summary).collect())),
+        Call::SpecRead(args) | Call::SpecArchivedRead(args) => spec_read(ctx, m, args),
+        Call::TaskProgress(args) => {
             let entry = find(m, &args.name)?;
             Ok(json!({ "name": entry.dir, "progress": progress_json(&entry.spec.checklist), "tasks": [] }))
         }
-        "spec-document-write" => document_write(ctx, m),
-        "update-frontmatter" => {
-            let args: FrontmatterArgs = ctx.args()?;
+        Call::SpecDocumentWrite(args) => document_write(ctx, m, args),
+        Call::UpdateFrontmatter(args) => {
             let changes = changes_from_json(&args.changes)?;
             edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes)
         }
-        "spec-archive" => {
-            let args: NameArgs = ctx.args()?;
+        Call::SpecArchive(args) => {
             let changes = FrontmatterChanges { status: Some(SpecStatus::Archived), ..Default::default() };
             edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes)
         }
-        "spec-unarchive" => {
-            let args: NameArgs = ctx.args()?;
+        Call::SpecUnarchive(args) => {
             let entry = find(m, &args.name)?;
             if !archived(entry) {
                 return Err(ErrorBody::new(ErrorCode::Invalid, format!("spec {:?} is not archived", entry.dir))
@@ -56,59 +54,24 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             let changes = FrontmatterChanges { status: Some(previous), ..Default::default() };
             edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes)
         }
-        "update-content" => {
-            let args: ContentArgs = ctx.args()?;
+        Call::UpdateContent(args) => {
             let entry = find(m, &args.name)?;
             let rel = readme(entry);
-            let current = ctx.read_existing(&rel)?;
-            ctx.check_base(args.base_hash.as_deref(), Some(&current))?;
+            let current = ctx.fs.read_existing(&rel)?;
+            ctx.fs.check_seen(args.base_hash.as_deref(), &current)?;
             let text = update_content(&current.0, &args.content, ctx.now).map_err(spec_error)?;
-            let hash = ctx.write(&rel, &text, Some(&current.1))?;
-            Ok(json!({ "name": entry.dir, "path": rel, "hash": hash }))
+            let hash = ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))?;
+            let changed = text != current.0;
+            to_value(&SpecEditResult { name: entry.dir.clone(), path: rel, hash, changed, status: None })
         }
-        "create-spec" => create_spec(ctx, m),
-        "task-status-update" => Err(ErrorBody::new(
+        Call::CreateSpec(args) => create_spec(ctx, m, args),
+        Call::TaskStatusUpdate(_) => Err(ErrorBody::new(
             ErrorCode::Invalid,
             "LeanSpec checklists have no task ids; edit the README with update-content",
         )
         .with_hint("task-status-update applies to spec-workflow and spec-context tasks.md")),
         other => Err(wrong_layout(other, Layout::LeanSpec)),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameArgs {
-    name: String,
-    #[serde(default)]
-    base_hash: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct FrontmatterArgs {
-    name: String,
-    changes: Map<String, Value>,
-    #[serde(default)]
-    base_hash: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ContentArgs {
-    name: String,
-    content: String,
-    #[serde(default)]
-    base_hash: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CreateArgs {
-    title: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    priority: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
 }
 
 fn archived(entry: &LeanEntry) -> bool {
@@ -145,17 +108,16 @@ fn summary(entry: &LeanEntry) -> Value {
     })
 }
 
-fn spec_read(ctx: &Ctx<'_>, m: &LeanModel) -> Result<Value, ErrorBody> {
-    let args: ReadArgs = ctx.args()?;
+fn spec_read(ctx: &Ctx<'_>, m: &LeanModel, args: &SpecReadArgs) -> Result<Value, ErrorBody> {
     let entry = find(m, &args.name)?;
-    if let Some(document) = args.document {
-        let file = document_file(entry, &document)?;
+    if let Some(document) = &args.document {
+        let file = document_file(entry, document)?;
         let rel = format!("specs/{}/{file}", entry.dir);
-        let (content, hash) = ctx.read_existing(&rel)?;
+        let (content, hash) = ctx.fs.read_existing(&rel)?;
         return Ok(json!({ "name": entry.dir, "document": file, "path": rel, "hash": hash, "content": content }));
     }
     let rel = readme(entry);
-    let (content, hash) = ctx.read_existing(&rel)?;
+    let (content, hash) = ctx.fs.read_existing(&rel)?;
     let body = spec_body(&content).map_err(spec_error)?.to_owned();
     let mut value = summary(entry);
     let s = &entry.spec;
@@ -187,16 +149,13 @@ fn document_file(entry: &LeanEntry, document: &str) -> Result<String, ErrorBody>
     Ok(wanted.to_ascii_uppercase().replace(".MD", ".md"))
 }
 
-fn document_write(ctx: &Ctx<'_>, m: &LeanModel) -> Result<Value, ErrorBody> {
-    let args: DocumentWriteArgs = ctx.args()?;
+fn document_write(ctx: &Ctx<'_>, m: &LeanModel, args: &DocumentWriteArgs) -> Result<Value, ErrorBody> {
     let entry = find(m, &args.name)?;
     let file = document_file(entry, &args.document)?;
     let rel = format!("specs/{}/{file}", entry.dir);
-    let current = ctx.read_text(&rel)?;
     // A whole-document write needs the hash its author saw; none means "create".
-    super::check_base_required(args.base_hash.as_deref(), current.as_ref())?;
-    let hash = ctx.write(&rel, &args.content, current.as_ref().map(|c| c.1.as_str()))?;
-    Ok(json!({ "name": entry.dir, "document": file, "path": rel, "hash": hash }))
+    let hash = ctx.fs.write(&rel, args.content.as_bytes(), args.base_hash.as_deref())?;
+    to_value(&DocumentWriteResult { name: entry.dir.clone(), document: file, path: rel, hash })
 }
 
 fn edit_readme(
@@ -208,12 +167,12 @@ fn edit_readme(
 ) -> Result<Value, ErrorBody> {
     let entry = find(m, name)?;
     let rel = readme(entry);
-    let current = ctx.read_existing(&rel)?;
-    ctx.check_base(base, Some(&current))?;
+    let current = ctx.fs.read_existing(&rel)?;
+    ctx.fs.check_seen(base, &current)?;
     let text = update_frontmatter(&current.0, changes, ctx.now).map_err(spec_error)?;
-    let hash = ctx.write(&rel, &text, Some(&current.1))?;
-    let status = changes.status.map(SpecStatus::as_str);
-    Ok(json!({ "name": entry.dir, "path": rel, "hash": hash, "changed": text != current.0, "status": status }))
+    let hash = ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))?;
+    let status = changes.status.map(|s| s.as_str().to_owned());
+    to_value(&SpecEditResult { name: entry.dir.clone(), path: rel, hash, changed: text != current.0, status })
 }
 
 /// The JSON `changes` object as typed edits: `status`, `priority`, `tags`,
@@ -266,8 +225,7 @@ fn changes_from_json(changes: &Map<String, Value>) -> Result<FrontmatterChanges,
     Ok(out)
 }
 
-fn create_spec(ctx: &Ctx<'_>, m: &LeanModel) -> Result<Value, ErrorBody> {
-    let args: CreateArgs = ctx.args()?;
+fn create_spec(ctx: &Ctx<'_>, m: &LeanModel, args: &CreateSpecArgs) -> Result<Value, ErrorBody> {
     let status = args.status.as_deref().unwrap_or("planned").parse::<SpecStatus>().map_err(spec_error)?;
     let priority = args.priority.as_deref().unwrap_or("medium").parse::<Priority>().map_err(spec_error)?;
     // Every numbered folder counts, parsed or not, so a number is never reused.
@@ -278,6 +236,6 @@ fn create_spec(ctx: &Ctx<'_>, m: &LeanModel) -> Result<Value, ErrorBody> {
     let number = next_spec_number(existing.iter().map(String::as_str));
     let file = new_spec_readme(number, &args.title, status, priority, &args.tags, ctx.now).map_err(spec_error)?;
     let rel = format!("specs/{}/README.md", file.dir_name);
-    let hash = ctx.write(&rel, &file.contents, None)?;
-    Ok(json!({ "name": file.dir_name, "number": number, "path": rel, "hash": hash }))
+    let hash = ctx.fs.write(&rel, file.contents.as_bytes(), None)?;
+    to_value(&CreateSpecResult { name: file.dir_name, number, path: rel, hash })
 }

@@ -2,6 +2,7 @@
 
 use crate::audit::AuditLog;
 use crate::executor::{Executor, Handled};
+use crate::outcomes::Outcomes;
 use crate::project::{Layout, Project};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -15,6 +16,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
     executor: Executor,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 fn write(root: &Path, rel: &str, text: &str) {
@@ -36,16 +38,20 @@ impl Fixture {
             name: "p".into(),
             root: std::fs::canonicalize(&root).unwrap(),
             layout,
-            roots: layout.default_roots().iter().map(|r| (*r).to_owned()).collect(),
+            roots: crate::project::default_roots(layout).iter().map(|r| (*r).to_owned()).collect(),
             read_only: false,
         };
         let projects = Arc::new(BTreeMap::from([("p".to_owned(), project)]));
-        let executor = Executor::new(projects, AuditLog::new(dir.path().join("state/audit.log")), Arc::default());
-        Self { _dir: dir, root, executor }
+        let audit = AuditLog::new(dir.path().join("state/audit.log"));
+        let executor = Executor::new(projects, audit, Arc::default(), Outcomes::default());
+        Self { _dir: dir, root, executor, next_id: Default::default() }
     }
 
     fn run(&self, name: &str, args: Value) -> Handled {
-        let command = Command { id: "c1".into(), project: "p".into(), deadline_ms: 30_000, name: name.into(), args };
+        // A fresh id per command, as the hub gives them (a repeated id answers from the journal).
+        let id = format!("c{}", self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let command =
+            Command { id, project: "p".into(), deadline_ms: 30_000, expires_at_ms: None, name: name.into(), args };
         self.executor.execute(&command, Instant::now() + Duration::from_secs(30))
     }
 

@@ -4,47 +4,43 @@
 //! back), as spec-workflow's dashboard does.
 
 use super::model::{progress_json, Model};
-use super::{check_base_required, not_found, spec_error, to_value, wrong_layout, Ctx, DocumentWriteArgs, ReadArgs};
-use serde::Deserialize;
+use super::{not_found, spec_error, to_value, wrong_layout, Ctx};
 use serde_json::{json, Value};
-use specbridge_protocol::ErrorBody;
+use specbridge_protocol::{
+    Call, DocumentWriteResult, ErrorBody, SpecMoveResult, SpecReadArgs, SteeringWriteResult, TaskStatusResult,
+};
 use specbridge_specs::{parse_tasks, set_task_status, TaskStatus, WorkflowProject, WorkflowSpec};
 
-pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
-    let root = ctx.workflow_root()?;
+pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root(call)?;
     let model = ctx.model()?;
-    let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
-    match ctx.command.name.as_str() {
-        "spec-list" => Ok(Value::Array(w.specs.iter().map(summary).collect())),
-        "spec-archived-list" => Ok(Value::Array(w.archived_specs.iter().map(summary).collect())),
-        "spec-read" => spec_read(ctx, w, false),
-        "spec-archived-read" => spec_read(ctx, w, true),
-        "task-progress" => {
-            let args: NameArgs = ctx.args()?;
+    let Model::Workflow(w) = &*model else { return Err(wrong_layout(call, ctx.project.layout)) };
+    match call {
+        Call::SpecList(_) => Ok(Value::Array(w.specs.iter().map(summary).collect())),
+        Call::SpecArchivedList(_) => Ok(Value::Array(w.archived_specs.iter().map(summary).collect())),
+        Call::SpecRead(args) => spec_read(ctx, w, args, false),
+        Call::SpecArchivedRead(args) => spec_read(ctx, w, args, true),
+        Call::TaskProgress(args) => {
             find(&w.specs, &args.name)?;
             let rel = root.spec_document_path(&args.name, "tasks").map_err(spec_error)?;
-            let (text, hash) = ctx.read_existing(&rel)?;
+            let (text, hash) = ctx.fs.read_existing(&rel)?;
             let progress = specbridge_specs::task_progress(&text);
             Ok(json!({ "name": args.name, "path": rel, "hash": hash, "progress": progress_json(&progress),
                 "tasks": to_value(&parse_tasks(&text))? }))
         }
-        "spec-document-write" => {
-            let args: DocumentWriteArgs = ctx.args()?;
+        Call::SpecDocumentWrite(args) => {
             let document = args.document.strip_suffix(".md").unwrap_or(&args.document);
             let rel = root.spec_document_path(&args.name, document).map_err(spec_error)?;
-            let current = ctx.read_text(&rel)?;
-            check_base_required(args.base_hash.as_deref(), current.as_ref())?;
-            let hash = ctx.write(&rel, &args.content, current.as_ref().map(|c| c.1.as_str()))?;
-            Ok(json!({ "name": args.name, "document": document, "path": rel, "hash": hash }))
+            let hash = ctx.fs.write(&rel, args.content.as_bytes(), args.base_hash.as_deref())?;
+            to_value(&DocumentWriteResult { name: args.name.clone(), document: document.to_owned(), path: rel, hash })
         }
-        "task-status-update" => {
-            let args: TaskArgs = ctx.args()?;
+        Call::TaskStatusUpdate(args) => {
             let rel = root.spec_document_path(&args.name, "tasks").map_err(spec_error)?;
-            let current = ctx.read_existing(&rel)?;
-            ctx.check_base(args.base_hash.as_deref(), Some(&current))?;
+            let current = ctx.fs.read_existing(&rel)?;
+            ctx.fs.check_seen(args.base_hash.as_deref(), &current)?;
             let status = TaskStatus::from_name(&args.status).map_err(spec_error)?;
             let text = set_task_status(&current.0, &args.task_id, status).map_err(spec_error)?;
-            let hash = ctx.write(&rel, &text, Some(&current.1))?;
+            let hash = ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))?;
             // The REST names (`completed`, not the crate's `done`), as the caller sent them.
             let status = match status {
                 TaskStatus::Pending => "pending",
@@ -52,39 +48,29 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
                 TaskStatus::Done => "completed",
                 TaskStatus::Blocked => "blocked",
             };
-            Ok(json!({ "name": args.name, "task_id": args.task_id, "status": status, "path": rel, "hash": hash,
-                "progress": progress_json(&specbridge_specs::task_progress(&text)) }))
+            to_value(&TaskStatusResult {
+                name: args.name.clone(),
+                task_id: args.task_id.clone(),
+                status: status.to_owned(),
+                path: rel,
+                hash,
+                progress: progress_json(&specbridge_specs::task_progress(&text)),
+            })
         }
-        "spec-archive" => {
-            let args: NameArgs = ctx.args()?;
+        Call::SpecArchive(args) => {
             let from = root.spec_dir(&args.name).map_err(spec_error)?;
             let to = root.archived_spec_dir(&args.name).map_err(spec_error)?;
-            ctx.move_dir(&from, &to)?;
-            Ok(json!({ "name": args.name, "from": from, "to": to }))
+            ctx.fs.move_dir(&from, &to)?;
+            to_value(&SpecMoveResult { name: args.name.clone(), from, to })
         }
-        "spec-unarchive" => {
-            let args: NameArgs = ctx.args()?;
+        Call::SpecUnarchive(args) => {
             let from = root.archived_spec_dir(&args.name).map_err(spec_error)?;
             let to = root.spec_dir(&args.name).map_err(spec_error)?;
-            ctx.move_dir(&from, &to)?;
-            Ok(json!({ "name": args.name, "from": from, "to": to }))
+            ctx.fs.move_dir(&from, &to)?;
+            to_value(&SpecMoveResult { name: args.name.clone(), from, to })
         }
         other => Err(wrong_layout(other, ctx.project.layout)),
     }
-}
-
-#[derive(Deserialize)]
-struct NameArgs {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct TaskArgs {
-    name: String,
-    task_id: String,
-    status: String,
-    #[serde(default)]
-    base_hash: Option<String>,
 }
 
 fn find<'w>(specs: &'w [WorkflowSpec], name: &str) -> Result<&'w WorkflowSpec, ErrorBody> {
@@ -124,8 +110,7 @@ fn summary(spec: &WorkflowSpec) -> Value {
     })
 }
 
-fn spec_read(ctx: &Ctx<'_>, w: &WorkflowProject, archived: bool) -> Result<Value, ErrorBody> {
-    let args: ReadArgs = ctx.args()?;
+fn spec_read(ctx: &Ctx<'_>, w: &WorkflowProject, args: &SpecReadArgs, archived: bool) -> Result<Value, ErrorBody> {
     let spec = find(if archived { &w.archived_specs } else { &w.specs }, &args.name)?;
     let mut value = summary(spec);
     let wanted = args.document.as_deref().map(|d| d.strip_suffix(".md").unwrap_or(d));
@@ -134,7 +119,7 @@ fn spec_read(ctx: &Ctx<'_>, w: &WorkflowProject, archived: bool) -> Result<Value
         if wanted.is_some_and(|w| w != doc.name) {
             continue;
         }
-        let (content, hash) = ctx.read_existing(&doc.path)?;
+        let (content, hash) = ctx.fs.read_existing(&doc.path)?;
         documents.push(json!({ "name": doc.name, "path": doc.path, "hash": hash, "content": content }));
     }
     if let Some(wanted) = wanted {
@@ -145,43 +130,25 @@ fn spec_read(ctx: &Ctx<'_>, w: &WorkflowProject, archived: bool) -> Result<Value
     Ok(value)
 }
 
-#[derive(Deserialize)]
-struct SteeringArgs {
-    #[serde(alias = "name")]
-    doc: String,
-}
-
-#[derive(Deserialize)]
-struct SteeringWriteArgs {
-    #[serde(alias = "name")]
-    doc: String,
-    content: String,
-    #[serde(default)]
-    base_hash: Option<String>,
-}
-
 /// `steering-status`, `steering-read`, `steering-write`.
-pub(super) fn steering(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
-    let root = ctx.workflow_root()?;
-    match ctx.command.name.as_str() {
-        "steering-status" => {
+pub(super) fn steering(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
+    let root = ctx.workflow_root(call)?;
+    match call {
+        Call::SteeringStatus(_) => {
             let model = ctx.model()?;
-            let Model::Workflow(w) = &*model else { return Err(wrong_layout(&ctx.command.name, ctx.project.layout)) };
+            let Model::Workflow(w) = &*model else { return Err(wrong_layout(call, ctx.project.layout)) };
             to_value(&w.steering)
         }
-        "steering-read" => {
-            let args: SteeringArgs = ctx.args()?;
+        Call::SteeringRead(args) => {
             let rel = root.steering_path(&args.doc).map_err(spec_error)?;
-            let (content, hash) = ctx.read_existing(&rel)?;
+            let (content, hash) = ctx.fs.read_existing(&rel)?;
             Ok(json!({ "doc": args.doc.trim_end_matches(".md"), "path": rel, "hash": hash, "content": content }))
         }
-        _ => {
-            let args: SteeringWriteArgs = ctx.args()?;
+        Call::SteeringWrite(args) => {
             let rel = root.steering_path(&args.doc).map_err(spec_error)?;
-            let current = ctx.read_text(&rel)?;
-            check_base_required(args.base_hash.as_deref(), current.as_ref())?;
-            let hash = ctx.write(&rel, &args.content, current.as_ref().map(|c| c.1.as_str()))?;
-            Ok(json!({ "doc": args.doc.trim_end_matches(".md"), "path": rel, "hash": hash }))
+            let hash = ctx.fs.write(&rel, args.content.as_bytes(), args.base_hash.as_deref())?;
+            to_value(&SteeringWriteResult { doc: args.doc.trim_end_matches(".md").to_owned(), path: rel, hash })
         }
+        other => Err(wrong_layout(other, ctx.project.layout)),
     }
 }

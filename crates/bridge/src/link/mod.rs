@@ -11,10 +11,10 @@ mod session;
 mod upload;
 
 use crate::core::CoreHandle;
-use crate::engine::Timing;
 use crate::executor::Executor;
 use crate::project::Project;
 use crate::status::{EngineEvent, EngineStatus, LinkState};
+use crate::timing::Timing;
 use crate::vault::Token;
 use backoff::Backoff;
 use connect::ConnectError;

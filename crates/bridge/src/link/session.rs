@@ -12,6 +12,7 @@ use super::upload::{OutFrame, Packer};
 use super::LinkCtx;
 use crate::core::{CoreGone, CoreMsg};
 use crate::status::{EngineEvent, LinkState};
+use crate::timing::HubClock;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 use specbridge_protocol::{
@@ -123,11 +124,14 @@ pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
         progress_tx,
         answer_tx,
         command_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_COMMANDS)),
+        hub_clock: HubClock::default(),
     };
+    let hello_sent = SystemTime::now();
     let welcome = match session.handshake(&mut stream).await {
         Ok(welcome) => welcome,
         Err(reason) => return SessionEnd { welcomed: false, reason },
     };
+    session.hub_clock = HubClock::at_welcome(welcome.hub_time_ms, hello_sent, SystemTime::now());
     tracing::info!(session = %welcome.session, last_seq = welcome.last_seq, server = %welcome.server, "connected");
     if let Err(reason) = ctx.core.welcome(welcome.last_seq).await {
         return SessionEnd { welcomed: true, reason: reason.into() };
@@ -163,6 +167,8 @@ struct Session<'a> {
     /// dropped only once the answer is on the wire (or the session is gone).
     answer_tx: mpsc::Sender<(Response, InFlight)>,
     command_slots: Arc<Semaphore>,
+    /// The hub's clock, for command deadlines.
+    hub_clock: HubClock,
 }
 
 impl Session<'_> {
@@ -231,7 +237,7 @@ impl Session<'_> {
                         Err(reason) => Err(reason),
                     }
                 }
-                _ = crate::sleep_until_opt(pong_deadline) => Err(EndReason::PongTimeout(timing.pong_timeout)),
+                _ = crate::timing::sleep_until_opt(pong_deadline) => Err(EndReason::PongTimeout(timing.pong_timeout)),
                 // `run` sends the close frame, bounded: the socket may be dead.
                 Ok(()) = reconnect.changed() => Err(EndReason::Reconnect),
                 _ = ping.tick() => {
@@ -342,6 +348,8 @@ impl Session<'_> {
     /// Runs a command off the session task; its progress and then its answer
     /// come back through two queues the loop serves before the outbox.
     fn spawn_command(&self, command: Command) {
+        // The deadline counts from arrival, not from when a slot frees up.
+        let deadline = self.hub_clock.deadline(&command, Instant::now()).into_std();
         let executor = Arc::clone(&self.ctx.executor);
         let core = self.ctx.core.clone();
         let events = self.ctx.events.clone();
@@ -353,9 +361,9 @@ impl Session<'_> {
         let in_flight = InFlight::enter(&self.ctx.in_flight);
         self.ctx.tracker.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return };
-            let handled = executor.run(command, Some(progress)).await;
+            let handled = executor.run(command, deadline, Some(progress)).await;
             let _ = answers.send((handled.response, in_flight)).await;
-            if handled.wrote && !handled.changed.is_empty() {
+            if !handled.changed.is_empty() {
                 // Our own writes: let the core index them now rather than wait for the watcher.
                 let _ = core.send(CoreMsg::Changed { project: handled.project.clone(), paths: handled.changed }).await;
             }

@@ -29,6 +29,7 @@ async fn a_paused_project_stays_listed_at_the_hub_but_is_not_synced_or_served() 
         id: "w1".into(),
         project: "notes".into(),
         deadline_ms: 5_000,
+        expires_at_ms: None,
         name: "file-write".into(),
         args: json!({"path": "remote.md", "content": {"encoding": "utf8", "data": "x"}}),
     })));

@@ -96,6 +96,11 @@ impl TestHub {
         self.with(|s| s.files.keys().filter(|(p, _)| p == project).map(|(_, path)| path.clone()).collect())
     }
 
+    /// Forgets the responses received so far (to see a repeated id answered anew).
+    pub fn forget_responses(&self) {
+        self.with(|s| s.responses.clear());
+    }
+
     pub fn response(&self, id: &str) -> Option<Response> {
         self.with(|s| s.responses.iter().find(|r| r.id == id).cloned())
     }
@@ -180,6 +185,7 @@ async fn serve(tcp: tokio::net::TcpStream, state: Arc<Mutex<State>>, mode: Mode)
                         session: format!("s{session}"),
                         last_seq: s.last_seq,
                         server: "test-hub".into(),
+                        hub_time_ms: Some(now_ms()),
                     }));
                 }
                 Message::FileUpsert(u) => {
@@ -292,4 +298,11 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() ->
         assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The fake hub's clock, as a real hub stamps `welcome`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

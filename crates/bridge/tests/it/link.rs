@@ -1,7 +1,7 @@
 //! The link against the in-test hub: hello, initial and live sync, commands,
 //! 401 handling, hostile frames, going-away and dead connections.
 
-use crate::hub::{eventually, going_away, Mode, Push, TestHub};
+use crate::hub::{eventually, going_away, now_ms, Mode, Push, TestHub};
 use crate::{connected, fast, wait_link, write, Bridge, PATIENCE, TOKEN};
 use serde_json::json;
 use specbridge_bridge::{EngineEvent, LinkState, Timing};
@@ -76,7 +76,14 @@ async fn live_edits_and_deletes_reach_the_hub_debounced() {
 }
 
 fn command(id: &str, name: &str, args: serde_json::Value) -> Message {
-    Message::Command(Command { id: id.into(), project: "app".into(), deadline_ms: 5_000, name: name.into(), args })
+    Message::Command(Command {
+        id: id.into(),
+        project: "app".into(),
+        deadline_ms: 5_000,
+        expires_at_ms: None,
+        name: name.into(),
+        args,
+    })
 }
 
 #[tokio::test]
@@ -127,6 +134,54 @@ async fn commands_write_atomically_detect_conflicts_and_are_audited() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(names, vec!["README.md"], "no temp files left");
+    engine.shutdown(PATIENCE).await.unwrap();
+}
+
+/// Regression: after a 35 s network stall a PUT answered 504 was applied ~3 s
+/// later, because the bridge counted the deadline from the late arrival.
+#[tokio::test]
+async fn a_command_that_arrives_after_its_deadline_is_never_applied() {
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 1);
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    let mut late = command("late1", "file-write", json!({"path": "specs/late.md", "content": "x"}));
+    if let Message::Command(c) = &mut late {
+        // Sent with a 5 s budget, but on the hub's clock it expired a second ago.
+        c.expires_at_ms = Some(now_ms() - 1_000);
+    }
+    hub.push(Push::Message(late));
+    eventually("late1 answered", PATIENCE, || hub.response("late1").is_some()).await;
+    let error = hub.response("late1").unwrap().into_result().unwrap_err();
+    assert_eq!(error.code, ErrorCode::Timeout);
+    assert_eq!(error.details.unwrap()["applied"], false);
+    assert!(!bridge.root.join("specs/late.md").exists());
+    engine.shutdown(PATIENCE).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replayed_command_id_is_applied_once_even_across_a_bridge_restart() {
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 1);
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    let create = || command("once1", "file-write", json!({"path": "specs/once.md", "content": "first"}));
+    hub.push(Push::Message(create()));
+    eventually("once1 answered", PATIENCE, || hub.response("once1").is_some()).await;
+    let first = hub.response("once1").unwrap();
+    assert!(first.error.is_none(), "{first:?}");
+    engine.shutdown(PATIENCE).await.unwrap();
+
+    // The owner edits the file; then the hub, unsure whether its command ran,
+    // sends the same id again to a restarted bridge.
+    std::fs::write(bridge.root.join("specs/once.md"), "edited locally").unwrap();
+    hub.forget_responses();
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    hub.push(Push::Message(create()));
+    eventually("once1 answered again", PATIENCE, || hub.response("once1").is_some()).await;
+    assert_eq!(hub.response("once1").unwrap(), first, "the recorded answer, not a second run");
+    assert_eq!(std::fs::read_to_string(bridge.root.join("specs/once.md")).unwrap(), "edited locally");
     engine.shutdown(PATIENCE).await.unwrap();
 }
 

@@ -7,6 +7,21 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+/// A pending spec-workflow approval, as spec-workflow-mcp writes it.
+pub const APPROVAL: &str = r#"{
+  "id": "approval_1758791041823_q1uuiwwpp",
+  "title": "Approve design for auth",
+  "filePath": ".spec-workflow/specs/auth/design.md",
+  "type": "document",
+  "status": "pending",
+  "createdAt": "2025-09-25T09:04:01.823Z",
+  "category": "spec",
+  "categoryName": "auth"
+}"#;
+
+/// The id of [`APPROVAL`].
+pub const APPROVAL_ID: &str = "approval_1758791041823_q1uuiwwpp";
+
 pub fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -53,10 +68,14 @@ impl World {
         (reply.status, value)
     }
 
-    /// A call that must succeed.
+    /// A call that must succeed: a read's result, or an applied command's
+    /// result taken out of its envelope (`{id, state: "applied", result}`).
     pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, value) = self.call(method, path, body).await;
         assert_eq!(status, 200, "{method} {path}: {value}");
+        if value["state"] == "applied" {
+            return value["result"].clone();
+        }
         value
     }
 }

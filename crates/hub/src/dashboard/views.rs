@@ -2,9 +2,9 @@
 //! store: they work the same whether the machine is online or asleep, which
 //! is what keeps an offline machine readable.
 
-use super::auth::Viewer;
-use super::edits::workflow_root;
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::machines;
 use crate::store::{FileRow, MachineRow, ProjectRow};
 use crate::HubState;
 use axum::extract::rejection::PathRejection;
@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use specbridge_protocol::ErrorCode;
-use specbridge_specs::{build_project, parse_spec, FileEntry, LeanSpec, Timestamp, WorkflowProject};
+use specbridge_protocol::{ErrorCode, Layout};
+use specbridge_specs::{build_project, parse_spec, FileEntry, LeanSpec, Timestamp, WorkflowProject, WorkflowRoot};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,10 +24,10 @@ const MAX_CONTENT_BYTES: usize = 2 * 1024 * 1024;
 pub(super) fn routes() -> Router<Arc<HubState>> {
     let base = "/v1/machines/{machine}/projects/{project}";
     Router::new()
-        .route("/v1/dashboard/machines", get(machines))
+        .route("/v1/dashboard/machines", get(machine_list))
         .route(&format!("{base}/model"), get(model))
         .route(&format!("{base}/content/{{*path}}"), get(content))
-        .route(&format!("{base}/specs/{{name}}/tasks"), get(tasks))
+        .route(&format!("{base}/model/specs/{{name}}/tasks"), get(tasks))
 }
 
 /// A machine with its projects, as the dashboard lists it.
@@ -41,16 +41,24 @@ pub(super) struct MachineView {
 /// Every machine of an account, with live presence from the router.
 pub(super) async fn machine_views(hub: &HubState, account: &str) -> Result<Vec<MachineView>, ApiError> {
     let mut views = Vec::new();
-    for mut machine in hub.store.list_machines(account).await? {
-        machine.online = hub.router.is_online(&machine.id);
+    for machine in machines::list(hub, account).await? {
         let projects = hub.store.list_projects(&machine.id).await?;
         views.push(MachineView { machine, projects });
     }
     Ok(views)
 }
 
-async fn machines(State(hub): State<Arc<HubState>>, viewer: Viewer) -> Result<Json<Vec<MachineView>>, ApiError> {
-    Ok(Json(machine_views(&hub, &viewer.account_id).await?))
+async fn machine_list(State(hub): State<Arc<HubState>>, caller: Caller) -> Result<Json<Vec<MachineView>>, ApiError> {
+    Ok(Json(machine_views(&hub, &caller.account_id).await?))
+}
+
+/// The spec-workflow / spec-context root of a layout.
+fn workflow_root(layout: Layout) -> Option<WorkflowRoot> {
+    match layout {
+        Layout::SpecWorkflow => Some(WorkflowRoot::SpecWorkflow),
+        Layout::SpecContext => Some(WorkflowRoot::SpecContext),
+        Layout::LeanSpec | Layout::Generic => None,
+    }
 }
 
 /// A LeanSpec spec with the hash of its README (the base hash for edits).
@@ -86,16 +94,11 @@ fn leanspec_dir(path: &str) -> Option<&str> {
 
 async fn model(
     State(hub): State<Arc<HubState>>,
-    viewer: Viewer,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((machine, project)) = path?;
-    let mut machine = hub
-        .store
-        .find_machine(&viewer.account_id, &machine)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("machine {machine:?}")))?;
-    machine.online = hub.router.is_online(&machine.id);
+    let machine = machines::find(&hub, &caller, &machine).await?;
     let project = hub
         .store
         .list_projects(&machine.id)
@@ -104,7 +107,7 @@ async fn model(
         .find(|p| p.id == project)
         .ok_or_else(|| ApiError::not_found(format!("project {project:?}")))?;
     let files = hub.store.list_files(&machine.id, &project.id).await?;
-    let root = workflow_root(&project.layout);
+    let root = workflow_root(project.layout);
     let wanted = |path: &str| match root {
         Some(root) => path.starts_with(root.dir()) && (path.ends_with(".md") || path.ends_with(".json")),
         None => leanspec_dir(path).is_some(),
@@ -143,20 +146,11 @@ async fn model(
 
 async fn content(
     State(hub): State<Arc<HubState>>,
-    viewer: Viewer,
+    caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((machine, project, path)) = path?;
-    let machine = hub
-        .store
-        .find_machine(&viewer.account_id, &machine)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("machine {machine:?}")))?;
-    let (row, bytes) = hub
-        .store
-        .get_file(&machine.id, &project, &path)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("file {path:?}")))?;
+    let (row, bytes) = machines::stored_file(&hub, &caller, &machine, &project, &path).await?;
     if bytes.len() > MAX_CONTENT_BYTES {
         return Err(ApiError::new(ErrorCode::TooLarge, format!("{path} is over 2 MiB")).hint("open it on the machine"));
     }
@@ -170,18 +164,13 @@ async fn content(
 /// A spec-workflow spec's tasks.md, parsed, with its hash.
 async fn tasks(
     State(hub): State<Arc<HubState>>,
-    viewer: Viewer,
+    caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((machine, project, name)) = path?;
-    let machine = hub
-        .store
-        .find_machine(&viewer.account_id, &machine)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("machine {machine:?}")))?;
+    let machine = machines::find(&hub, &caller, &machine).await?;
     let layout = hub.store.list_projects(&machine.id).await?.into_iter().find(|p| p.id == project).map(|p| p.layout);
     let root = layout
-        .as_deref()
         .and_then(workflow_root)
         .ok_or_else(|| ApiError::not_found(format!("spec-workflow project {project:?}")))?;
     let dir = root.spec_dir(&name).map_err(|e| ApiError::new(ErrorCode::Invalid, e.to_string()))?;

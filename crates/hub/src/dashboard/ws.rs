@@ -6,11 +6,12 @@
 //! when the window closes. A dashboard that falls behind the event bus gets
 //! the full state again. Message shapes are in docs/protocol.md.
 
-use super::auth::{cross_origin, same_origin, Viewer};
-use super::queue::CommandOutcome;
 use super::views::machine_views;
-use super::HubEvent;
+use crate::auth::{cross_origin, same_origin, Caller};
+use crate::commands::routes::pending;
+use crate::commands::CommandView;
 use crate::error::ApiError;
+use crate::events::HubEvent;
 use crate::HubState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as Ws, WebSocket, WebSocketUpgrade};
@@ -37,7 +38,7 @@ pub(super) fn routes() -> Router<Arc<HubState>> {
 async fn upgrade(
     State(hub): State<Arc<HubState>>,
     headers: HeaderMap,
-    viewer: Viewer,
+    caller: Caller,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if !same_origin(&headers) {
@@ -46,7 +47,7 @@ async fn upgrade(
     let ws = ws.map_err(|e| ApiError::new(specbridge_protocol::ErrorCode::Invalid, e.body_text()))?;
     let tracker = hub.tracker.clone();
     Ok(ws.on_upgrade(move |socket| async move {
-        tracker.track_future(serve(hub, viewer, socket)).await;
+        tracker.track_future(serve(hub, caller, socket)).await;
     }))
 }
 
@@ -55,7 +56,7 @@ async fn upgrade(
 struct Batch {
     machines: BTreeSet<String>,
     files: BTreeMap<(String, String), BTreeSet<String>>,
-    results: Vec<CommandOutcome>,
+    results: Vec<CommandView>,
     queue: bool,
 }
 
@@ -74,7 +75,7 @@ impl Batch {
             HubEvent::FileChanged { machine, project, paths } => {
                 self.files.entry((machine, project)).or_default().extend(paths);
             }
-            HubEvent::CommandResult(outcome) => self.results.push(outcome),
+            HubEvent::CommandResult(outcome) => self.results.push(*outcome),
             HubEvent::QueueChanged { .. } => self.queue = true,
         }
     }
@@ -112,7 +113,7 @@ impl Feed {
         Ok(serde_json::json!({
             "type": "state",
             "machines": value,
-            "queue": self.hub.dash.queue.list(&self.account),
+            "queue": pending(&self.hub, &self.account).await?,
         }))
     }
 
@@ -138,7 +139,9 @@ impl Feed {
             out.push(serde_json::json!({ "type": "command_result", "result": result }));
         }
         if batch.queue {
-            out.push(serde_json::json!({ "type": "queue", "items": self.hub.dash.queue.list(&self.account) }));
+            if let Ok(items) = pending(&self.hub, &self.account).await {
+                out.push(serde_json::json!({ "type": "queue", "items": items }));
+            }
         }
         out
     }
@@ -148,10 +151,10 @@ async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
     socket.send(Ws::Text(value.to_string().into())).await.is_ok()
 }
 
-async fn serve(hub: Arc<HubState>, viewer: Viewer, mut socket: WebSocket) {
+async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
     // Subscribe before reading the state, so nothing between the two is missed.
-    let mut events = hub.dash.subscribe();
-    let mut feed = Feed { hub: hub.clone(), account: viewer.account_id, mine: HashSet::new() };
+    let mut events = hub.events.subscribe();
+    let mut feed = Feed { hub: hub.clone(), account: caller.account_id, mine: HashSet::new() };
     match feed.state().await {
         Ok(state) if send(&mut socket, &state).await => {}
         _ => return,

@@ -9,8 +9,8 @@
 mod sync;
 
 use crate::auth::{self, TokenKind};
-use crate::dashboard::HubEvent;
 use crate::error::ApiError;
+use crate::events::HubEvent;
 use crate::router::{Outgoing, MAILBOX};
 use crate::store::Principal;
 use crate::{now_ms, HubState};
@@ -91,6 +91,8 @@ pub(crate) async fn upgrade(
 struct Session {
     hub: Arc<HubState>,
     machine: String,
+    /// This connection's id: only it may answer the commands sent on it.
+    id: String,
     codec: Codec,
     sync: sync::SyncState,
 }
@@ -182,13 +184,14 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let (tx, mut rx) = mpsc::channel(MAILBOX);
     hub.router.register(&hello.machine.id, &session_id, tx);
-    hub.dash.publish(HubEvent::MachineOnline { machine: hello.machine.id.clone() });
+    hub.events.publish(HubEvent::MachineOnline { machine: hello.machine.id.clone() });
     hub.stats.bridges_connected.fetch_add(1, Relaxed);
     tracing::info!(machine = %hello.machine.id, name = %hello.machine.name, session = %session_id, "bridge connected");
 
     let mut session = Session {
         hub: hub.clone(),
         machine: hello.machine.id.clone(),
+        id: session_id.clone(),
         codec,
         sync: sync::SyncState::new(hello.projects.iter().map(|p| p.id.clone()).collect(), last_seq),
     };
@@ -202,10 +205,15 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
         session: session_id.clone(),
         last_seq,
         server: format!("specbridge-hub/{}", env!("CARGO_PKG_VERSION")),
+        hub_time_ms: u64::try_from(now_ms()).ok(),
     });
     drop(hello);
     let ended = match send(&mut socket, &hub, &session.codec, &welcome).await {
-        Ok(()) => session.pump(&mut socket, &mut rx).await,
+        Ok(()) => {
+            // Commands waiting for this machine go out once it has its welcome.
+            crate::commands::machine_online(&hub, &session.machine);
+            session.pump(&mut socket, &mut rx).await
+        }
         Err(()) => None,
     };
     if let Some((code, reason)) = ended {
@@ -217,7 +225,7 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
         if let Err(err) = hub.store.set_presence(&session.machine, false, now_ms()).await {
             tracing::warn!(error = %err, "could not mark machine offline");
         }
-        hub.dash.publish(HubEvent::MachineOffline { machine: session.machine.clone() });
+        hub.events.publish(HubEvent::MachineOffline { machine: session.machine.clone() });
     }
     hub.stats.bridges_connected.fetch_sub(1, Relaxed);
     tracing::info!(machine = %session.machine, session = %session_id, "bridge disconnected");

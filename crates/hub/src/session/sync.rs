@@ -7,7 +7,7 @@
 //! small files costs one commit and one ack, not 100.
 
 use super::{Fatal, Session};
-use crate::dashboard::HubEvent;
+use crate::events::HubEvent;
 use crate::store::{FileChange, FileRow};
 use specbridge_protocol::{
     content_hash, project_digest, Ack, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
@@ -119,14 +119,18 @@ impl Session {
             Message::Projects(update) => {
                 self.flush().await?;
                 self.hub.store.replace_projects(&self.machine, &update.projects).await?;
-                self.hub.dash.publish(HubEvent::ProjectChanged { machine: self.machine.clone() });
+                self.hub.events.publish(HubEvent::ProjectChanged { machine: self.machine.clone() });
                 self.sync.projects = update.projects.into_iter().map(|p| p.id).collect();
                 let projects = &self.sync.projects;
                 self.sync.manifests.retain(|project, _| projects.contains(project));
                 self.sync.assemblies.retain(|(project, _), _| projects.contains(project));
             }
-            Message::Response(response) => self.hub.router.complete(response),
-            Message::Progress(progress) => self.hub.router.progress(progress),
+            Message::Response(response) => {
+                if let Some(late) = self.hub.router.complete(&self.id, response) {
+                    crate::commands::late_answer(&self.hub, &self.machine, late).await;
+                }
+            }
+            Message::Progress(progress) => self.hub.router.progress(&self.id, progress),
             Message::Error(error) => tracing::warn!(machine = %self.machine, %error, "bridge reported an error"),
             other => tracing::debug!(kind = other.kind(), "ignoring unexpected message from bridge"),
         }
@@ -289,7 +293,7 @@ impl Session {
     /// Tells dashboards which files of which projects just changed in the store.
     fn publish_changes(&self, touched: HashMap<String, Vec<String>>) {
         for (project, paths) in touched {
-            self.hub.dash.publish(HubEvent::FileChanged { machine: self.machine.clone(), project, paths });
+            self.hub.events.publish(HubEvent::FileChanged { machine: self.machine.clone(), project, paths });
         }
     }
 }

@@ -1,17 +1,22 @@
 //! The hub's storage, behind [`Store`] so that a Postgres implementation can
 //! stand beside [`SqliteStore`] (design §8) without touching sessions or the API.
+//! The durable command queue is part of it ([`CommandStore`], a supertrait).
 //!
 //! The store knows rows, not protocols: it never sees a frame or a socket.
 
+mod commands;
 mod sqlite;
+mod sqlite_commands;
 
+pub(crate) use commands::expired_in_queue;
+pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand};
 pub use sqlite::SqliteStore;
 
 use crate::auth::{IssuedToken, TokenKind};
 use crate::error::HubError;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
-use specbridge_protocol::{MachineInfo, ProjectInfo};
+use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, HubError>;
@@ -76,7 +81,7 @@ pub struct ProjectRow {
     /// Display name.
     pub name: String,
     /// Layout.
-    pub layout: String,
+    pub layout: Layout,
     /// Whether the hub may only read.
     pub read_only: bool,
     /// Number of files stored.
@@ -119,7 +124,7 @@ pub enum FileChange {
 
 /// Everything the hub persists. Methods return boxed futures so the trait is
 /// object-safe and the hub can hold an `Arc<dyn Store>`.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CommandStore + Send + Sync + 'static {
     /// Creates a token of `kind` in the default account.
     fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>>;
     /// Lists tokens.

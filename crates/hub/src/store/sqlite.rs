@@ -5,7 +5,7 @@ use super::{FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, Store
 use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
 use crate::now_ms;
 use futures_util::future::BoxFuture;
-use specbridge_protocol::{MachineInfo, ProjectInfo};
+use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row as _;
 use std::path::Path;
@@ -61,12 +61,34 @@ CREATE TABLE IF NOT EXISTS files (
     updated_ms INTEGER NOT NULL,
     PRIMARY KEY (machine_id, project_id, path)
 );
+CREATE TABLE IF NOT EXISTS commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    target TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    deferred INTEGER NOT NULL DEFAULT 0,
+    sent_ms INTEGER,
+    finished_ms INTEGER,
+    result TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS commands_by_machine ON commands (machine_id, state, seq);
+CREATE INDEX IF NOT EXISTS commands_by_account ON commands (account_id, state, seq);
 "#;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -311,7 +333,7 @@ impl Store for SqliteStore {
                 .map(|r| ProjectRow {
                     id: r.get("id"),
                     name: r.get("name"),
-                    layout: r.get("layout"),
+                    layout: Layout::from_wire(r.get("layout")),
                     read_only: r.get::<i64, _>("read_only") != 0,
                     files: r.get("files"),
                 })
@@ -450,7 +472,7 @@ async fn replace_projects_in(
         .bind(machine_id)
         .bind(&project.id)
         .bind(&project.name)
-        .bind(&project.layout)
+        .bind(project.layout.as_str())
         .bind(i64::from(project.read_only))
         .execute(&mut **tx)
         .await?;
@@ -473,7 +495,7 @@ mod tests {
     }
 
     fn project(id: &str) -> ProjectInfo {
-        ProjectInfo { id: id.into(), name: id.into(), layout: "generic".into(), read_only: false }
+        ProjectInfo { id: id.into(), name: id.into(), layout: specbridge_protocol::Layout::Generic, read_only: false }
     }
 
     #[tokio::test]

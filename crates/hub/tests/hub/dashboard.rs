@@ -137,10 +137,14 @@ async fn queued_writes_replay_in_order_under_the_conflict_rule() {
     send(&mut bridge, &Message::Response(Response::err(c2.id.clone(), conflict))).await;
 
     let r1 = next_of(&mut dash, "command_result").await;
-    assert_eq!((r1["result"]["path"].as_str(), r1["result"]["replayed"].as_bool()), (Some("a.md"), Some(true)));
+    assert_eq!((r1["result"]["target"].as_str(), r1["result"]["state"].as_str()), (Some("a.md"), Some("applied")));
+    assert_eq!(r1["result"]["id"], first.json()["id"]);
     assert!(r1["result"]["error"].is_null());
     let r2 = next_of(&mut dash, "command_result").await;
-    assert_eq!(r2["result"]["error"]["code"], "conflict");
+    assert_eq!(
+        (r2["result"]["state"].as_str(), r2["result"]["error"]["code"].as_str()),
+        (Some("failed"), Some("conflict"))
+    );
     let queue = http(&hub, "GET", "/v1/queue", Some(&user), &[], b"").await.json();
     assert_eq!(queue, serde_json::json!([]));
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns; a panic is a failed test
 
 mod auth;
+mod commands;
 mod dashboard;
 mod hostile;
 mod lifecycle;

@@ -31,12 +31,13 @@ async fn writes_route_to_the_bridge_or_fail_fast() {
     let bridge = answer_one(
         ws,
         |command| {
-            assert_eq!(
-                (command.name.as_str(), command.project.as_str(), command.deadline_ms),
-                ("file-write", P, 30_000)
-            );
+            assert_eq!((command.name.as_str(), command.project.as_str()), ("file-write", P));
+            // The caller's 30 s, counted from acceptance, and the same deadline on the hub's clock.
+            assert!(command.deadline_ms <= 30_000 && command.deadline_ms > 29_000, "{}", command.deadline_ms);
+            assert!(command.expires_at_ms.is_some());
             let args: FileWriteArgs = serde_json::from_value(command.args.clone()).unwrap();
-            assert_eq!((args.path.as_str(), args.base_hash.as_deref()), ("notes/a.md", Some("abc")));
+            let base = content_hash(b"old");
+            assert_eq!((args.path.as_str(), args.base_hash.as_deref()), ("notes/a.md", Some(base.as_str())));
             assert_eq!(args.content.to_bytes().unwrap(), b"hello");
         },
         |command| {
@@ -45,9 +46,14 @@ async fn writes_route_to_the_bridge_or_fail_fast() {
         },
     );
     let put = "/v1/machines/m1-name/projects/p/files/notes/a.md";
-    let reply = http(&hub, "PUT", put, Some(&user), &[("If-Match", "\"abc\"")], b"hello").await;
+    let if_match = format!("\"{}\"", content_hash(b"old"));
+    let reply = http(&hub, "PUT", put, Some(&user), &[("If-Match", &if_match)], b"hello").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.json()["hash"], content_hash(b"hello"));
+    assert_eq!(reply.json()["state"], "applied");
+    assert_eq!(reply.json()["result"]["hash"], content_hash(b"hello"));
+    // A malformed If-Match is refused at the hub: nothing reaches the bridge.
+    let reply = http(&hub, "PUT", put, Some(&user), &[("If-Match", "\"abc\"")], b"hello").await;
+    assert_eq!((reply.status, reply.code()), (400, "invalid".to_owned()));
     let ws = bridge.await.unwrap();
 
     // No If-Match: base_hash from the query, else create-only (none). A
@@ -69,18 +75,32 @@ async fn writes_route_to_the_bridge_or_fail_fast() {
     assert_eq!(reply.json()["error"]["details"]["current_hash"], "91bc");
     let mut ws = bridge.await.unwrap();
 
-    // No answer within the deadline: 504 timeout.
+    // No answer within the deadline: 504 timeout, and the command's id to ask later.
     let start = Instant::now();
-    let reply =
-        http(&hub, "PUT", "/v1/machines/m1/projects/p/files/a.md?timeout_ms=300&base_hash=h1", Some(&user), &[], b"x")
-            .await;
+    let h1 = content_hash(b"h1");
+    let put = format!("/v1/machines/m1/projects/p/files/a.md?timeout_ms=300&base_hash={h1}");
+    let reply = http(&hub, "PUT", &put, Some(&user), &[], b"x").await;
     assert_eq!((reply.status, reply.code()), (504, "timeout".to_owned()));
     assert!(start.elapsed() < Duration::from_secs(5));
+    let id = reply.json()["command"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(reply.json()["error"]["details"]["command_id"], id);
     let Some(Message::Command(unanswered)) = recv(&mut ws).await else { panic!("expected the command") };
-    assert_eq!(unanswered.deadline_ms, 300);
-    assert_eq!(unanswered.args["base_hash"], "h1");
-    // A late answer is dropped without harm.
-    send(&mut ws, &Message::Response(Response::ok(unanswered.id, serde_json::json!({})))).await;
+    assert!(unanswered.deadline_ms <= 300);
+    assert_eq!((unanswered.id.as_str(), unanswered.args["base_hash"].as_str()), (id.as_str(), Some(h1.as_str())));
+    let outcome = http(&hub, "GET", &format!("/v1/commands/{id}"), Some(&user), &[], b"").await.json();
+    assert_eq!(outcome["state"], "sent", "in doubt until the answer is known");
+    // A late answer still settles it: the caller who timed out can learn the outcome.
+    let late = serde_json::json!({"path": "a.md", "hash": content_hash(b"x"), "size": 1});
+    send(&mut ws, &Message::Response(Response::ok(unanswered.id, late.clone()))).await;
+    let mut outcome = serde_json::Value::Null;
+    for _ in 0..100 {
+        outcome = http(&hub, "GET", &format!("/v1/commands/{id}"), Some(&user), &[], b"").await.json();
+        if outcome["state"] == "applied" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!((outcome["state"].clone(), outcome["result"].clone()), ("applied".into(), late));
 
     // Machine gone: 503 offline, at once; its state stays readable.
     ws.close(None).await.unwrap();
@@ -117,21 +137,26 @@ async fn generic_commands_route_with_their_deadline() {
         http(&hub, "POST", commands, Some(&user), &[("Content-Type", "application/json")], body.to_string().as_bytes())
             .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.json(), serde_json::json!({"result": {"path": "a.md", "size": 1}}));
-    let ws = bridge.await.unwrap();
+    assert_eq!(reply.json(), serde_json::json!({"path": "a.md", "size": 1}), "a read answers its result");
+    let mut ws = bridge.await.unwrap();
 
-    // An unknown command comes back as the bridge's `invalid`: 400.
-    let bridge = answer_one(
-        ws,
-        |_| {},
-        |command| Response::err(command.id.clone(), ErrorBody::new(ErrorCode::Invalid, "unknown command")),
+    // An unknown command, or bad arguments, are refused at the hub: 400, nothing sent.
+    for body in [serde_json::json!({"name": "frobnicate"}), serde_json::json!({"name": "file-read", "args": {}})] {
+        let reply = http(
+            &hub,
+            "POST",
+            commands,
+            Some(&user),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!((reply.status, reply.code()), (400, "invalid".to_owned()), "{body}");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), recv(&mut ws)).await.is_err(),
+        "nothing reached the bridge"
     );
-    let body = serde_json::json!({"name": "frobnicate"});
-    let reply =
-        http(&hub, "POST", commands, Some(&user), &[("Content-Type", "application/json")], body.to_string().as_bytes())
-            .await;
-    assert_eq!((reply.status, reply.code()), (400, "invalid".to_owned()));
-    let _ws = bridge.await.unwrap();
 
     // Malformed requests get the same JSON error shape.
     let reply = http(&hub, "POST", commands, Some(&user), &[("Content-Type", "application/json")], b"{nope").await;

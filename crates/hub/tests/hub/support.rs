@@ -3,6 +3,8 @@
 use futures_util::{SinkExt as _, StreamExt as _};
 use specbridge_hub::{HubConfig, HubHandle, TokenKind};
 use specbridge_protocol::*;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message as Ws};
@@ -21,7 +23,12 @@ pub(crate) async fn hub(dir: &std::path::Path, config: impl FnOnce(&mut HubConfi
 
 /// Dials `/v1/bridge`; `Err((status, body))` when the hub refuses the upgrade.
 pub(crate) async fn dial(hub: &HubHandle, token: Option<&str>) -> Result<Client, (u16, String)> {
-    let mut request = format!("ws://{}/v1/bridge", hub.addr()).into_client_request().unwrap();
+    dial_at(hub.addr(), token).await
+}
+
+/// Dials `/v1/bridge` on the hub at `addr`.
+pub(crate) async fn dial_at(addr: SocketAddr, token: Option<&str>) -> Result<Client, (u16, String)> {
+    let mut request = format!("ws://{addr}/v1/bridge").into_client_request().unwrap();
     if let Some(token) = token {
         request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
     }
@@ -80,7 +87,12 @@ pub(crate) fn hello(machine: &str) -> Message {
             arch: "x86_64".into(),
             app_version: "test".into(),
         },
-        projects: vec![ProjectInfo { id: P.into(), name: P.into(), layout: "generic".into(), read_only: false }],
+        projects: vec![ProjectInfo {
+            id: P.into(),
+            name: P.into(),
+            layout: specbridge_protocol::Layout::Generic,
+            read_only: false,
+        }],
     })
 }
 
@@ -149,7 +161,19 @@ pub(crate) async fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(hub.addr()).await.unwrap();
+    http_at(hub.addr(), method, path, token, headers, body).await
+}
+
+/// A raw HTTP/1.1 exchange with the hub at `addr`.
+pub(crate) async fn http_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if let Some(token) = token {
@@ -197,5 +221,82 @@ pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs the `specbridge-hub` binary with `--data-dir data` and returns its stdout.
+pub(crate) fn hub_cli(data: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_specbridge-hub"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The hub binary as a child process, so a test can kill -9 it.
+pub(crate) struct HubProcess {
+    child: std::process::Child,
+    pub(crate) addr: SocketAddr,
+}
+
+impl HubProcess {
+    /// Starts `specbridge-hub serve` on a free port and waits for `/healthz`.
+    pub(crate) async fn start(data: &Path) -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_specbridge-hub"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", &addr.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "the hub did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        process
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub(crate) async fn http(&self, method: &str, path: &str, user: &str, body: &[u8]) -> Reply {
+        http_at(self.addr, method, path, Some(user), &[("Content-Type", "application/json")], body).await
+    }
+
+    pub(crate) async fn connect(&self, token: &str, machine: &str) -> (Client, Welcome) {
+        let mut ws = dial_at(self.addr, Some(token)).await.unwrap();
+        send(&mut ws, &hello(machine)).await;
+        let Some(Message::Welcome(welcome)) = recv(&mut ws).await else { panic!("expected welcome") };
+        (ws, welcome)
+    }
+
+    /// Waits until `GET /v1/machines` shows `machine` offline.
+    pub(crate) async fn wait_offline(&self, user: &str, machine: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let machines = self.http("GET", "/v1/machines", user, b"").await.json();
+            let online = machines.as_array().unwrap().iter().any(|m| m["id"] == machine && m["online"] == true);
+            if !online {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{machine} stayed online");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

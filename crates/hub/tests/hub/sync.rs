@@ -150,7 +150,12 @@ async fn project_lists_replace_and_drop_files() {
     send(&mut ws, &Message::FileUpsert(upsert(1, "a.md", b"a"))).await;
     assert_eq!(recv(&mut ws).await, Some(Message::Ack(Ack { seq: 1 })));
 
-    let other = ProjectInfo { id: "q".into(), name: "Q".into(), layout: "leanspec".into(), read_only: true };
+    let other = ProjectInfo {
+        id: "q".into(),
+        name: "Q".into(),
+        layout: specbridge_protocol::Layout::LeanSpec,
+        read_only: true,
+    };
     send(&mut ws, &Message::Projects(Projects { projects: vec![other] })).await;
     // Files of a dropped project go with it; events for it are refused.
     let mut late = upsert(2, "b.md", b"b");

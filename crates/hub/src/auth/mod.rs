@@ -1,8 +1,15 @@
-//! Tokens: generation, hashing, and the bearer-header extractor.
+//! Authentication: tokens (generation, hashing, the bearer header), browser
+//! sessions (`browser`), and the [`Caller`] extractor every user route takes.
 //!
 //! A token is `sbt_` + 43 characters of URL-safe base64 (256 random bits).
 //! Only its BLAKE3 hash is stored: a 256-bit random secret cannot be guessed
 //! from its hash, so a slow password hash would buy nothing.
+
+mod browser;
+mod caller;
+
+pub(crate) use browser::{cross_origin, routes, same_origin, Sessions};
+pub(crate) use caller::{caller, Caller};
 
 use base64::Engine as _;
 use rand::RngCore as _;

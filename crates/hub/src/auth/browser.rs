@@ -1,16 +1,14 @@
-//! Who is asking: a browser session (cookie from a token login) or a bearer
-//! user token, and whether a browser request comes from our own origin.
-//!
-//! A login exchanges a user token for a random session id kept only in
-//! memory (hashed), so the token itself never sits in a cookie. Sessions end
-//! on logout, after [`SESSION_TTL`], or when the hub restarts.
+//! Browser sessions: a login exchanges a user token for a random session id
+//! kept only in memory (hashed), so the token itself never sits in a cookie;
+//! and whether a browser request comes from the hub's own origin. Sessions
+//! end on logout, after [`SESSION_TTL`], or when the hub restarts.
 
-use crate::auth::{bearer, hash_secret, TokenKind};
+use super::{hash_secret, TokenKind};
 use crate::error::ApiError;
 use crate::HubState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, State};
-use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -49,7 +47,8 @@ impl Sessions {
         id
     }
 
-    fn account(&self, id: &str) -> Option<String> {
+    /// The account of a live session.
+    pub(super) fn account(&self, id: &str) -> Option<String> {
         let inner = self.lock();
         let (account, expires) = inner.get(&hash_secret(id))?;
         (*expires > Instant::now()).then(|| account.clone())
@@ -60,14 +59,7 @@ impl Sessions {
     }
 }
 
-/// A caller of a dashboard route: a bearer user token or a browser session.
-#[derive(Debug, Clone)]
-pub(crate) struct Viewer {
-    /// The caller's account.
-    pub(crate) account_id: String,
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -89,32 +81,6 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
-impl FromRequestParts<Arc<HubState>> for Viewer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, hub: &Arc<HubState>) -> Result<Self, Self::Rejection> {
-        viewer(hub, &parts.headers).await
-    }
-}
-
-/// The caller behind `headers`: a bearer user token, or a browser session
-/// cookie on a same-origin request. Used by routes outside the dashboard's own
-/// router too (the `/pair` page's approval).
-pub(crate) async fn viewer(hub: &HubState, headers: &HeaderMap) -> Result<Viewer, ApiError> {
-    if let Some(secret) = bearer(headers.get(header::AUTHORIZATION)) {
-        return match hub.store.authenticate(secret, TokenKind::User).await? {
-            Some(principal) => Ok(Viewer { account_id: principal.account_id }),
-            None => Err(ApiError::unauthorized("user")),
-        };
-    }
-    // A cookie rides along on cross-site requests too: only our own pages may use it.
-    if !same_origin(headers) {
-        return Err(cross_origin());
-    }
-    let account = cookie(headers, COOKIE).and_then(|id| hub.dash.sessions.account(id));
-    account.map(|account_id| Viewer { account_id }).ok_or_else(|| ApiError::unauthorized("user"))
-}
-
 /// Whether the page was loaded over https (directly, or through a TLS-terminating proxy).
 fn behind_https(headers: &HeaderMap) -> bool {
     let value =
@@ -132,7 +98,8 @@ pub(crate) fn cross_origin() -> ApiError {
         .hint("open the dashboard from the hub's own URL; other sites may not use your session")
 }
 
-pub(super) fn routes() -> Router<Arc<HubState>> {
+/// `/v1/session`: log in, check, log out.
+pub(crate) fn routes() -> Router<Arc<HubState>> {
     Router::new().route("/v1/session", get(whoami).post(login).delete(logout))
 }
 
@@ -160,7 +127,7 @@ async fn login(
         return Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked token")
             .hint("create one on the hub with `specbridge-hub token create --kind user --name me`"));
     };
-    let id = hub.dash.sessions.create(&principal.account_id);
+    let id = hub.sessions.create(&principal.account_id);
     let mut cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
     if behind_https(&headers) {
         // Only then: a `Secure` cookie is never sent back over plain http://127.0.0.1.
@@ -173,13 +140,13 @@ async fn login(
     Ok(response)
 }
 
-async fn whoami(viewer: Viewer) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "account": viewer.account_id }))
+async fn whoami(caller: super::Caller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "account": caller.account_id }))
 }
 
 async fn logout(State(hub): State<Arc<HubState>>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie(&headers, COOKIE) {
-        hub.dash.sessions.remove(id);
+        hub.sessions.remove(id);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let expired = HeaderValue::from_static("sb_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");

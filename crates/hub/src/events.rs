@@ -1,0 +1,91 @@
+//! The hub's event bus: sessions, the command service and the sync code
+//! [`EventBus::publish`] what happened; every `/ws/dashboard` connection
+//! subscribes and turns it into what its dashboard sees.
+//!
+//! What it does not know: who may see an event (the feed filters by account)
+//! or how events are shown.
+
+use crate::commands::CommandView;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// How many events a slow dashboard may fall behind before it is sent the
+/// full state again instead of the deltas it missed.
+const EVENT_BACKLOG: usize = 1024;
+
+/// Something that happened at the hub that dashboards may want to show.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum HubEvent {
+    /// A bridge connected.
+    MachineOnline {
+        /// Machine id.
+        machine: String,
+    },
+    /// A bridge's session ended.
+    MachineOffline {
+        /// Machine id.
+        machine: String,
+    },
+    /// A machine's project list changed.
+    ProjectChanged {
+        /// Machine id.
+        machine: String,
+    },
+    /// Files of a project changed in the store.
+    FileChanged {
+        /// Machine id.
+        machine: String,
+        /// Project id.
+        project: String,
+        /// The paths, deduplicated.
+        paths: Vec<String>,
+    },
+    /// A recorded command finished (applied, failed, expired or cancelled).
+    /// Boxed: the broadcast ring holds [`EVENT_BACKLOG`] events of the largest variant's size.
+    CommandResult(Box<CommandView>),
+    /// A machine's pending commands changed (queued, sent, finished).
+    QueueChanged {
+        /// Machine id.
+        machine: String,
+    },
+}
+
+impl HubEvent {
+    /// The machine the event is about (dashboards see only their account's machines).
+    pub(crate) fn machine(&self) -> &str {
+        match self {
+            Self::MachineOnline { machine }
+            | Self::MachineOffline { machine }
+            | Self::ProjectChanged { machine }
+            | Self::FileChanged { machine, .. }
+            | Self::QueueChanged { machine } => machine,
+            Self::CommandResult(outcome) => &outcome.machine,
+        }
+    }
+}
+
+/// The bus. Publishing never blocks: a dashboard that lags far behind is
+/// told so and reloads the full state.
+#[derive(Debug)]
+pub(crate) struct EventBus {
+    events: broadcast::Sender<HubEvent>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self { events: broadcast::channel(EVENT_BACKLOG).0 }
+    }
+}
+
+impl EventBus {
+    /// Tells every subscriber. Without subscribers the event is dropped.
+    pub(crate) fn publish(&self, event: HubEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// A new subscription.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
+    }
+}
