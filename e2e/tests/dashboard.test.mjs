@@ -49,6 +49,26 @@ describe("dashboard against a real hub and bridge", () => {
     assert.equal(await page.evaluate(() => window.__notReloaded), true, "the page did not reload");
   });
 
+  // Regression: markdown kept javascript: and data: links (only the CSP stopped them).
+  test("links in rendered markdown keep only http, https, mailto and relative targets", async () => {
+    w.append(
+      README,
+      "\n[bad](javascript:alert(1)) [shout](JAVASCRIPT:alert(1)) [data](data:text/html,hi) " +
+        "[web](https://example.com/x) [mail](mailto:a@b.c) [local](../002-password-reset/README.md)\n",
+    );
+    await page.goto(w.projectUrl("sample-project", "spec", "001-user-login"));
+    await page.waitForSelector('[data-testid="spec-body"] a:has-text("local")');
+    const hrefs = await page.$$eval('[data-testid="spec-body"] a', (links) =>
+      Object.fromEntries(links.map((a) => [a.textContent, a.getAttribute("href")])),
+    );
+    assert.equal(hrefs.bad, null);
+    assert.equal(hrefs.shout, null);
+    assert.equal(hrefs.data, null);
+    assert.equal(hrefs.web, "https://example.com/x");
+    assert.equal(hrefs.mail, "mailto:a@b.c");
+    assert.equal(hrefs.local, "../002-password-reset/README.md");
+  });
+
   test("conflicting edits bring up the conflict dialog, and overwrite is explicit", async () => {
     await page.goto(w.projectUrl("sample-project", "edit", README));
     const area = page.locator("#editor");

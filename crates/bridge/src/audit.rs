@@ -48,9 +48,6 @@ impl AuditLog {
 fn append_line(path: &Path, record: &AuditRecord<'_>) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new().append(true).create(true).open(path)?;
+    let mut file = crate::fsutil::open_append_private(path)?;
     file.write_all(&line)
 }

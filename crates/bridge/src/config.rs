@@ -179,7 +179,10 @@ impl Config {
     pub fn save(&self, paths: &Paths) -> Result<(), ConfigError> {
         let text = toml::to_string_pretty(self)?;
         let path = paths.config_file();
-        fsutil::atomic_write(&path, text.as_bytes(), None).map_err(|source| ConfigError::Write { path, source })
+        fsutil::create_private_dir(&paths.config_dir)
+            .map_err(|source| ConfigError::Write { path: path.clone(), source })?;
+        fsutil::atomic_write(&path, text.as_bytes(), Some(fsutil::PRIVATE_FILE))
+            .map_err(|source| ConfigError::Write { path, source })
     }
 
     /// Shares a folder: canonicalizes it, checks it is a folder, and derives a

@@ -308,7 +308,8 @@ impl Core {
         }
         tokio::task::spawn_blocking(move || {
             writes.iter().try_for_each(|(path, bytes)| {
-                crate::fsutil::atomic_write(path, bytes, None).map_err(|e| StateError::io(path, e))
+                crate::fsutil::atomic_write(path, bytes, Some(crate::fsutil::PRIVATE_FILE))
+                    .map_err(|e| StateError::io(path, e))
             })
         })
         .await

@@ -88,7 +88,7 @@ impl Engine {
         let hub = config.hub.clone().ok_or(EngineError::NoHub)?;
         let url = link::connect::bridge_url(&hub.url)
             .map_err(|reason| EngineError::InvalidHubUrl { url: hub.url.clone(), reason })?;
-        std::fs::create_dir_all(&paths.state_dir).map_err(|e| StateError::io(&paths.state_dir, e))?;
+        crate::fsutil::create_private_dir(&paths.state_dir).map_err(|e| StateError::io(&paths.state_dir, e))?;
 
         let mut problems = Vec::new();
         let mut projects = BTreeMap::new();
@@ -97,6 +97,8 @@ impl Engine {
             match Project::open(project) {
                 Ok(open) if project.paused => paused.push(open.info()),
                 Ok(open) => {
+                    // Refused outright, not skipped: the owner must move the folder first.
+                    open.check_private(&[&paths.config_dir, &paths.state_dir])?;
                     projects.insert(open.id.clone(), open);
                 }
                 Err(e) => {

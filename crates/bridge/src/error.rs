@@ -80,6 +80,22 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
+    /// specbridge's own config or state folder lies inside a folder it shares:
+    /// the hub could read its token and rewrite its config.
+    #[error(
+        "specbridge's own folder {} is inside the shared root `{root}` of project `{project}`; \
+         move it out (set SPECBRIDGE_HOME or pass --home with a folder outside the project) \
+         or share a narrower root",
+        dir.display()
+    )]
+    HomeInsideProject {
+        /// Project id.
+        project: String,
+        /// The allowed root that contains it.
+        root: String,
+        /// specbridge's folder.
+        dir: PathBuf,
+    },
 }
 
 /// Reading or writing one of the engine's state files (index, outbox, status) failed.
@@ -128,6 +144,9 @@ pub enum EngineError {
     /// A state file cannot be read or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The configuration is unusable as it is (see the message for the fix).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The file watcher cannot start.
     #[error("cannot watch {}: {source}{hint}", path.display(), hint = watch_hint(source))]
     Watch {

@@ -6,6 +6,22 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Mode of every file specbridge keeps for itself (config, state, journal,
+/// audit log): private to the user.
+pub(crate) const PRIVATE_FILE: u32 = 0o600;
+
+/// Creates a folder specbridge keeps for itself (and its parents), private to
+/// the user (0700 on unix; an existing folder is tightened too).
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Every temp file we create ends with this, so the watcher and the scanner can
 /// ignore our own half-written files and a crash leaves recognisable litter.
 pub(crate) const TEMP_SUFFIX: &str = ".specbridge-tmp";
@@ -76,7 +92,7 @@ pub(crate) fn open_append_private(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        options.mode(PRIVATE_FILE);
     }
     options.open(path)
 }

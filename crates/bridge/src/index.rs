@@ -86,7 +86,7 @@ impl Index {
     /// Saves the index atomically.
     pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
         let bytes = self.stamp_and_serialize(path)?;
-        fsutil::atomic_write(path, &bytes, None).map_err(|e| StateError::io(path, e))
+        fsutil::atomic_write(path, &bytes, Some(fsutil::PRIVATE_FILE)).map_err(|e| StateError::io(path, e))
     }
 
     /// The file's content as of now (stamps the save time used by the racy-file
@@ -240,11 +240,12 @@ fn walk(project: &Project, rel_dir: &str, seen: &mut BTreeMap<String, Seen>) {
     }
 }
 
-/// A regular file (or a symlink to one inside the project) within the size limit.
+/// A regular file (or a symlink to one inside the allowed roots) within the size limit.
 fn seen_file(project: &Project, abs: PathBuf, meta: &std::fs::Metadata) -> Option<Seen> {
     let meta = if meta.file_type().is_symlink() {
         let target = std::fs::canonicalize(&abs).ok()?;
-        if !target.starts_with(&project.root) {
+        // Only what the hub could also read through the path policy.
+        if !crate::policy::inside_allowed_roots(&project.root, &project.roots, &target) {
             return None;
         }
         std::fs::metadata(&target).ok()?

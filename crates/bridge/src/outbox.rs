@@ -77,7 +77,7 @@ impl Outbox {
     /// Writes the outbox atomically.
     pub fn save(&self) -> Result<(), StateError> {
         let bytes = self.to_bytes()?;
-        fsutil::atomic_write(&self.file, &bytes, None).map_err(|e| StateError::io(&self.file, e))
+        fsutil::atomic_write(&self.file, &bytes, Some(fsutil::PRIVATE_FILE)).map_err(|e| StateError::io(&self.file, e))
     }
 
     /// The file's content, for a caller that writes it elsewhere (off the async workers).

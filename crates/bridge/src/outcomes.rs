@@ -195,7 +195,7 @@ impl Outcomes {
         };
         // A run that starts meanwhile appends to the old file, which the rename
         // replaces: it is still in memory, and `finish` appends it again.
-        match fsutil::atomic_write(file, &bytes, Some(0o600)) {
+        match fsutil::atomic_write(file, &bytes, Some(fsutil::PRIVATE_FILE)) {
             Ok(()) => {
                 let mut inner = self.lock();
                 inner.lines_in_file = inner.entries.len();

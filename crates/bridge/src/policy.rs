@@ -2,8 +2,9 @@
 //!
 //! Every path from the hub goes through [`resolve`] before any file is touched.
 //! It refuses anything that is not a plain relative path inside one of the
-//! project's allowed roots, and anything that a symlink would carry outside the
-//! project. This module knows nothing about commands or the network.
+//! project's allowed roots, and anything that a symlink would carry outside
+//! them (a symlink in `specs/` pointing at `../.env` is refused like `../.env`).
+//! This module knows nothing about commands or the network.
 
 use specbridge_protocol::{ErrorBody, ErrorCode, MAX_PATH_BYTES};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,10 @@ pub enum PolicyError {
     /// NUL or another control character.
     #[error("control characters (NUL included) are not allowed")]
     ControlChar,
+    /// A bidirectional-text control (U+202A–U+202E, U+2066–U+2069, marks):
+    /// they make a name display as another ("Trojan Source" file names).
+    #[error("bidirectional-text control characters are not allowed")]
+    BidiControl,
     /// A colon (drive letters, NTFS alternate data streams).
     #[error("':' is not allowed")]
     Colon,
@@ -51,8 +56,8 @@ pub enum PolicyError {
     /// Not under any allowed root.
     #[error("the path is outside the project's allowed roots ({0})")]
     OutsideRoots(String),
-    /// A symlink leads outside the project folder (or nowhere).
-    #[error("the path leads outside the project folder through a symlink")]
+    /// A symlink leads outside the project's allowed roots (or nowhere).
+    #[error("the path leads outside the project's allowed roots through a symlink")]
     SymlinkEscape,
     /// The path cannot be resolved on disk (for example a file used as a folder).
     #[error("the path cannot be resolved: {0}")]
@@ -64,7 +69,7 @@ impl PolicyError {
     pub fn hint(&self) -> &'static str {
         match self {
             Self::OutsideRoots(_) => "use a path inside the project's allowed roots (see `specbridge projects list`)",
-            Self::SymlinkEscape => "symlinks may only point inside the project folder",
+            Self::SymlinkEscape => "symlinks may only point inside the project's allowed roots",
             Self::Unresolvable(_) => "check that every folder on the path is a folder",
             Self::Reserved(_) => "specbridge never reads or writes inside .git or its own temp files",
             _ => "use a relative path with `/` separators, such as specs/001-name/README.md",
@@ -88,6 +93,9 @@ pub fn check_syntax(rel_path: &str) -> Result<(), PolicyError> {
     }
     if rel_path.chars().any(char::is_control) {
         return Err(PolicyError::ControlChar);
+    }
+    if specbridge_protocol::has_bidi_control(rel_path) {
+        return Err(PolicyError::BidiControl);
     }
     if rel_path.starts_with('/') || rel_path.starts_with('\\') {
         return Err(PolicyError::Absolute);
@@ -148,6 +156,26 @@ pub fn normalize_root(root: &str) -> Result<String, PolicyError> {
     Ok(trimmed.to_owned())
 }
 
+/// The allowed roots as canonical folders inside the canonical project root.
+/// A root that does not exist yet is taken as written; one that is itself a
+/// symlink out of the project is dropped (nothing under it is allowed).
+fn canonical_roots(root: &Path, allowed_roots: &[String]) -> Vec<PathBuf> {
+    allowed_roots
+        .iter()
+        .filter_map(|r| {
+            let lexical = if r == "." { root.to_path_buf() } else { root.join(r) };
+            let real = std::fs::canonicalize(&lexical).unwrap_or(lexical);
+            real.starts_with(root).then_some(real)
+        })
+        .collect()
+}
+
+/// Whether `path` (canonical) lies inside one of the project's allowed roots:
+/// the rule for files reached through a symlink.
+pub fn inside_allowed_roots(project_root: &Path, allowed_roots: &[String], path: &Path) -> bool {
+    canonical_roots(project_root, allowed_roots).iter().any(|r| path.starts_with(r))
+}
+
 /// Whether a (syntactically valid) relative path lies under one of the roots.
 pub fn within_roots(rel_path: &str, allowed_roots: &[String]) -> bool {
     allowed_roots.iter().any(|root| {
@@ -186,7 +214,11 @@ pub fn resolve(project_root: &Path, allowed_roots: &[String], rel_path: &str) ->
     // A dangling symlink fails to canonicalize: writing through it would create a
     // file wherever it points, so it is refused like an escape.
     let canonical = std::fs::canonicalize(&existing).map_err(|_| PolicyError::SymlinkEscape)?;
-    if !canonical.starts_with(&root) {
+    let inside = |path: &Path| canonical_roots(&root, allowed_roots).iter().any(|r| path.starts_with(r));
+    // The deepest existing part must lie in an allowed root, or be the project
+    // folder (or a folder above a root) with only plain names left to create.
+    let lexical = root.join(rel_path);
+    if !(inside(&canonical) || (canonical == existing && inside(&lexical))) {
         return Err(PolicyError::SymlinkEscape);
     }
     if found < components.len() && !canonical.is_dir() {
@@ -289,17 +321,49 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("specs/escape")).unwrap();
         std::os::unix::fs::symlink(outside.join("secret.md"), root.join("specs/link.md")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("nowhere"), root.join("specs/dangling.md")).unwrap();
-        std::fs::write(root.join("inside.md"), "i").unwrap();
-        std::os::unix::fs::symlink(root.join("inside.md"), root.join("specs/inner.md")).unwrap();
+        std::fs::write(root.join("specs/real.md"), "r").unwrap();
+        std::os::unix::fs::symlink(root.join("specs/real.md"), root.join("specs/inner.md")).unwrap();
         let r = roots(&["specs"]);
         for path in
             ["specs/escape/secret.md", "specs/escape/new.md", "specs/escape", "specs/link.md", "specs/dangling.md"]
         {
             assert_eq!(resolve(&root, &r, path), Err(PolicyError::SymlinkEscape), "{path}");
         }
-        // A symlink that stays inside the project resolves to its real file.
+        // A symlink that stays inside the allowed roots resolves to its real file.
         let canon = std::fs::canonicalize(&root).unwrap();
-        assert_eq!(resolve(&root, &r, "specs/inner.md").unwrap(), canon.join("inside.md"));
+        assert_eq!(resolve(&root, &r, "specs/inner.md").unwrap(), canon.join("specs/real.md"));
+    }
+
+    /// Regression: a symlink in `specs/` to a file elsewhere in the project
+    /// (`../.env`) let the hub read and overwrite it.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_out_of_the_allowed_roots_is_refused_even_inside_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        std::fs::create_dir_all(root.join("specs")).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join(".env"), "SECRET=1").unwrap();
+        std::os::unix::fs::symlink(root.join(".env"), root.join("specs/env.md")).unwrap();
+        std::os::unix::fs::symlink(root.join("src"), root.join("specs/src")).unwrap();
+        let r = roots(&["specs"]);
+        for path in ["specs/env.md", "specs/src/main.rs", "specs/src"] {
+            assert_eq!(resolve(&root, &r, path), Err(PolicyError::SymlinkEscape), "{path}");
+        }
+        // A root that does not exist yet can still be created into.
+        let canon = std::fs::canonicalize(&root).unwrap();
+        assert_eq!(resolve(&root, &roots(&["docs"]), "docs/a.md").unwrap(), canon.join("docs/a.md"));
+        assert!(inside_allowed_roots(&canon, &r, &canon.join("specs/x.md")));
+        assert!(!inside_allowed_roots(&canon, &r, &canon.join(".env")));
+    }
+
+    /// Regression: bidi-override characters were accepted in file names.
+    #[test]
+    fn bidi_override_characters_are_refused_in_file_names() {
+        for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}'] {
+            assert_eq!(check_syntax(&format!("specs/invoice{c}dm.exe")), Err(PolicyError::BidiControl), "{c:?}");
+        }
+        assert_eq!(check_syntax("specs/naïve-résumé.md"), Ok(()));
     }
 
     #[test]

@@ -99,6 +99,28 @@ impl Project {
         ProjectInfo { id: self.id.clone(), name: self.name.clone(), layout: self.layout, read_only: self.read_only }
     }
 
+    /// Refuses a project whose allowed roots contain one of specbridge's own
+    /// folders (config, state): serving them would hand the hub the token.
+    pub fn check_private(&self, own: &[&Path]) -> Result<(), ConfigError> {
+        for dir in own {
+            // The folder may not exist yet; its nearest existing ancestor decides.
+            let real = dir.ancestors().find_map(|a| std::fs::canonicalize(a).ok().map(|c| (a, c)));
+            let Some((ancestor, canonical)) = real else { continue };
+            let full = canonical.join(dir.strip_prefix(ancestor).unwrap_or(Path::new("")));
+            for root in &self.roots {
+                let shared = if root == "." { self.root.clone() } else { self.root.join(root) };
+                if full.starts_with(&shared) {
+                    return Err(ConfigError::HomeInsideProject {
+                        project: self.id.clone(),
+                        root: root.clone(),
+                        dir: dir.to_path_buf(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves a path from the hub through the path policy.
     pub fn resolve(&self, rel_path: &str) -> Result<PathBuf, policy::PolicyError> {
         policy::resolve(&self.root, &self.roots, rel_path)
@@ -113,6 +135,32 @@ mod tests {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, "x").unwrap();
+    }
+
+    /// Regression: with the bridge's home inside a shared project (a common
+    /// container layout), the hub could read its token file and rewrite its config.
+    #[test]
+    fn a_project_that_shares_the_bridges_own_folders_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let project_dir = dir.path().join("app");
+        std::fs::create_dir_all(project_dir.join(".specbridge")).unwrap();
+        let config = ProjectConfig {
+            id: "app".into(),
+            name: "app".into(),
+            path: project_dir.clone(),
+            read_only: false,
+            paused: false,
+            roots: Some(vec![".".into()]),
+        };
+        let project = Project::open(&config).unwrap();
+        let home = project_dir.join(".specbridge/state");
+        let error = project.check_private(&[&home]).unwrap_err();
+        assert!(matches!(error, ConfigError::HomeInsideProject { .. }));
+        assert!(error.to_string().contains("SPECBRIDGE_HOME"), "the error names the fix: {error}");
+        // Narrower roots that leave the home out are fine.
+        let narrow = Project::open(&ProjectConfig { roots: Some(vec!["specs".into()]), ..config }).unwrap();
+        assert!(narrow.check_private(&[&home]).is_ok());
+        assert!(project.check_private(&[&dir.path().join("elsewhere")]).is_ok());
     }
 
     #[test]

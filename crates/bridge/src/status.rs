@@ -151,7 +151,7 @@ fn process_alive(pid: u32) -> bool {
 pub(crate) fn write_status(file: &Path, status: &EngineStatus, running: bool) -> Result<(), StateError> {
     let report = StatusReport { pid: std::process::id(), running, status: status.clone() };
     let bytes = serde_json::to_vec_pretty(&report).map_err(|source| StateError::Json { path: file.into(), source })?;
-    fsutil::atomic_write(file, &bytes, None).map_err(|e| StateError::io(file, e))
+    fsutil::atomic_write(file, &bytes, Some(fsutil::PRIVATE_FILE)).map_err(|e| StateError::io(file, e))
 }
 
 /// Rewrites `status.json` when the snapshot changes: at once for a link state

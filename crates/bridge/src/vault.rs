@@ -162,7 +162,7 @@ impl FileVault {
         let bytes = serde_json::to_vec_pretty(&TokenFile { tokens })
             .map_err(|source| VaultError::Corrupt { path: self.path.clone(), source })?;
         // The temp file is created 0600, so the rename never exposes the token.
-        fsutil::atomic_write(&self.path, &bytes, Some(0o600)).map_err(io)
+        fsutil::atomic_write(&self.path, &bytes, Some(fsutil::PRIVATE_FILE)).map_err(io)
     }
 }
 

@@ -14,7 +14,7 @@
 mod support;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use specbridge_hub::Store as _;
+use specbridge_hub::TokenStore as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::*;

@@ -170,6 +170,8 @@ fn projects(paths: &Paths, action: ProjectsAction) -> Result<()> {
             let project = config.add_project(&path, name)?;
             project.read_only = read_only;
             let project = project.clone();
+            // The engine would refuse to start with it: say so now, and keep the config as it was.
+            specbridge_bridge::Project::open(&project)?.check_private(&[&paths.config_dir, &paths.state_dir])?;
             config.save(paths)?;
             let layout = specbridge_bridge::project::detect_layout(&project.path);
             println!("Added {} ({layout}) at {}{}", project.id, project.path.display(), ro(project.read_only));

@@ -23,6 +23,17 @@ pub enum HubError {
     /// The listener failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// Another token owns this machine id.
+    #[error("machine {0:?} belongs to another token")]
+    MachineTaken(String),
+    /// The database was written by a newer hub.
+    #[error("the database has schema version {found}, this hub knows {known}; run the newer hub, or restore a backup")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build knows.
+        known: i64,
+    },
     /// Shutdown did not finish in time.
     #[error("shutdown did not finish within {0:?}")]
     ShutdownTimeout(std::time::Duration),
@@ -115,12 +126,21 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (status_for(self.0.code), axum::Json(serde_json::json!({ "error": self.0 }))).into_response()
+        let retry_after = (self.0.code == ErrorCode::RateLimited)
+            .then(|| self.0.details.as_ref()?.get("retry_after_s")?.as_u64())
+            .flatten();
+        let mut response =
+            (status_for(self.0.code), axum::Json(serde_json::json!({ "error": self.0 }))).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

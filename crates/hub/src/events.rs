@@ -49,18 +49,24 @@ pub(crate) enum HubEvent {
         /// Machine id.
         machine: String,
     },
+    /// A token was revoked: connections that authenticated with it end.
+    TokenRevoked {
+        /// Token id.
+        token: String,
+    },
 }
 
 impl HubEvent {
     /// The machine the event is about (dashboards see only their account's machines).
-    pub(crate) fn machine(&self) -> &str {
+    pub(crate) fn machine(&self) -> Option<&str> {
         match self {
             Self::MachineOnline { machine }
             | Self::MachineOffline { machine }
             | Self::ProjectChanged { machine }
             | Self::FileChanged { machine, .. }
-            | Self::QueueChanged { machine } => machine,
-            Self::CommandResult(outcome) => &outcome.machine,
+            | Self::QueueChanged { machine } => Some(machine),
+            Self::CommandResult(outcome) => Some(&outcome.machine),
+            Self::TokenRevoked { .. } => None,
         }
     }
 }

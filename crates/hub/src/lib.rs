@@ -12,9 +12,11 @@ mod commands;
 mod dashboard;
 mod error;
 mod events;
+mod limits;
 mod machines;
 mod pairing;
 mod router;
+mod serve;
 mod session;
 mod state;
 mod store;
@@ -22,10 +24,12 @@ mod updates;
 
 pub use auth::{IssuedToken, Secret, TokenKind};
 pub use error::{status_for, ApiError, HubError};
+pub use limits::AbuseLimits;
 pub use router::{CommandRouter, RouteError};
 pub use store::{
-    CommandRecord, CommandState, CommandStore, FileChange, FileRow, Finish, Inserted, MachineRow, NewCommand,
-    Principal, ProjectRow, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
+    CommandRecord, CommandState, CommandStore, Connected, FileChange, FileRow, Finish, Inserted, MachineRow,
+    NewCommand, Principal, ProjectRow, RevokedToken, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
+    TokenStore,
 };
 
 pub(crate) use state::HubState;
@@ -59,6 +63,8 @@ pub struct HubConfig {
     /// How long a command queued for an offline machine waits before it
     /// expires unsent (7 days).
     pub queue_ttl: Duration,
+    /// Abuse limits (rates, connections, timeouts) per client address.
+    pub limits: AbuseLimits,
 }
 
 impl HubConfig {
@@ -71,6 +77,7 @@ impl HubConfig {
             hello_timeout: Duration::from_secs(10),
             updates_dir: None,
             queue_ttl: Duration::from_secs(7 * 24 * 3600),
+            limits: AbuseLimits::default(),
         }
     }
 
@@ -138,6 +145,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     let sqlite = SqliteStore::open(&config.data_dir).await?;
     sqlite.mark_all_offline().await?;
     let addr = listener.local_addr()?;
+    let limits = limits::Limiters::new(config.limits.clone());
     let state = Arc::new(HubState {
         config,
         store: Arc::new(sqlite.clone()),
@@ -145,6 +153,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         events: events::EventBus::default(),
         sessions: auth::Sessions::default(),
         commands: commands::CommandService::default(),
+        limits,
         stats: Stats::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -162,17 +171,8 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         // Device-code pairing and the machine's own token routes (their own state).
         .merge(pairing::routes(state.clone()));
     state.tracker.spawn(commands::sweep_task(state.clone()));
-    let cancel = state.cancel.clone();
-    // Nagle + delayed ACK would hold a small command frame for up to 40 ms
-    // behind the previous one; every frame here is latency-sensitive.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
-        }
-    });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await
-    });
+    state.tracker.spawn(auth::revocations::watch(state.clone()));
+    let server = tokio::spawn(serve::serve(state.clone(), listener, app));
     tracing::info!(%addr, dashboard_embedded = dashboard::embedded(), "hub listening");
     Ok(HubHandle { addr, state, sqlite, server })
 }

@@ -6,7 +6,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::{MachineRow, StoredFile};
 use crate::HubState;
-use specbridge_protocol::ErrorCode;
+use serde_json::json;
+use specbridge_protocol::{ErrorBody, ErrorCode};
 
 /// The account's machines, online ones first, then most recently seen, with
 /// presence from the router (on one node the truth about who is connected:
@@ -20,19 +21,39 @@ pub(crate) async fn list(hub: &HubState, account: &str) -> Result<Vec<MachineRow
     Ok(machines)
 }
 
-/// A machine of the caller's account by id or name.
+/// A machine of the caller's account by id or name. A key that names more
+/// than one machine (one's id is another's name) is ambiguous: `409` with the
+/// candidates, never a guess.
 pub(crate) async fn find(hub: &HubState, caller: &Caller, key: &str) -> Result<MachineRow, ApiError> {
-    let mut machine =
-        hub.store.find_machine(&caller.account_id, key).await?.ok_or_else(|| {
-            ApiError::not_found(format!("machine {key:?}")).hint("GET /v1/machines lists your machines")
-        })?;
-    machine.online = hub.router.is_online(&machine.id);
-    Ok(machine)
+    let mut found = hub.store.find_machines(&caller.account_id, key).await?;
+    match found.len() {
+        0 => Err(ApiError::not_found(format!("machine {key:?}")).hint("GET /v1/machines lists your machines")),
+        1 => {
+            let mut machine = found.remove(0);
+            machine.online = hub.router.is_online(&machine.id);
+            Ok(machine)
+        }
+        _ => Err(ambiguous(hub, format!("{key:?} names more than one machine"), found)),
+    }
+}
+
+/// `409 conflict` listing the machines an address could mean.
+fn ambiguous(hub: &HubState, message: String, candidates: Vec<MachineRow>) -> ApiError {
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .map(|m| json!({ "id": m.id, "name": m.name, "online": hub.router.is_online(&m.id), "last_seen_ms": m.last_seen_ms }))
+        .collect();
+    ApiError(
+        ErrorBody::new(ErrorCode::Conflict, message)
+            .with_hint("name the machine by its id: ?machine=<id> or /v1/machines/<id>/…")
+            .with_details(json!({ "candidates": candidates })),
+    )
 }
 
 /// The machine that runs a command on `project`: the one named by `key`, or
-/// else the account's machine serving the project that is online, or seen
-/// most recently.
+/// else the one machine of the account that serves the project. Two serving
+/// it is ambiguous (`409` with the candidates): an edit must never reach a
+/// machine the caller did not pick.
 pub(crate) async fn resolve(
     hub: &HubState,
     caller: &Caller,
@@ -42,13 +63,18 @@ pub(crate) async fn resolve(
     if let Some(key) = key {
         return find(hub, caller, key).await;
     }
+    let mut serving = Vec::new();
     for machine in list(hub, &caller.account_id).await? {
         if hub.store.list_projects(&machine.id).await?.iter().any(|p| p.id == project) {
-            return Ok(machine);
+            serving.push(machine);
         }
     }
-    Err(ApiError::new(ErrorCode::NotFound, format!("no machine serves project {project:?}"))
-        .hint("GET /api/projects lists the projects of every machine"))
+    match serving.len() {
+        0 => Err(ApiError::new(ErrorCode::NotFound, format!("no machine serves project {project:?}"))
+            .hint("GET /api/projects lists the projects of every machine")),
+        1 => Ok(serving.remove(0)),
+        _ => Err(ambiguous(hub, format!("more than one machine serves project {project:?}"), serving)),
+    }
 }
 
 /// The last-known copy of a file of a machine of the caller's account.

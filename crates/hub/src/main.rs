@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use specbridge_hub::{HubConfig, Store as _, TokenKind};
+use specbridge_hub::{HubConfig, TokenKind, TokenStore as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -49,6 +49,10 @@ enum TokenAction {
         /// A name to recognise it by.
         #[arg(long)]
         name: String,
+        /// Re-pair this machine (by id): the new machine token speaks for it,
+        /// and every older token of the machine is revoked.
+        #[arg(long)]
+        machine: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -120,12 +124,16 @@ async fn shutdown_signal() {
 async fn token(data_dir: PathBuf, action: TokenAction) -> Result<()> {
     let store = specbridge_hub::open_store(&data_dir).await?;
     match action {
-        TokenAction::Create { kind, name } => {
+        TokenAction::Create { kind, name, machine } => {
             let kind = match kind {
                 KindArg::Machine => TokenKind::Machine,
                 KindArg::User => TokenKind::User,
             };
-            let token = store.create_token(kind, &name).await?;
+            let token = match (kind, machine) {
+                (TokenKind::Machine, Some(machine)) => store.create_machine_token(&name, &machine).await?,
+                (TokenKind::User, Some(_)) => anyhow::bail!("--machine goes with --kind machine"),
+                (kind, None) => store.create_token(kind, &name).await?,
+            };
             println!("{}", token.secret.expose());
             eprintln!("Created {kind} token {} ({name}). It is shown only once: keep it somewhere safe.", token.id);
             if kind == TokenKind::Machine {

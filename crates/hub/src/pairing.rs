@@ -15,16 +15,19 @@
 
 use crate::auth::{self, TokenKind};
 use crate::error::ApiError;
+use crate::limits::Rate;
 use crate::store::Store;
-use axum::extract::{Query, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Html;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use specbridge_protocol::ErrorCode;
+use specbridge_protocol::{ErrorBody, ErrorCode};
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,8 +35,10 @@ use std::time::{Duration, Instant};
 const CODE_TTL: Duration = Duration::from_secs(600);
 /// Seconds the app waits between polls.
 const POLL_INTERVAL_S: u64 = 2;
-/// Pairings pending at once; more are refused so nobody can fill memory.
-const MAX_PENDING: usize = 256;
+/// Pairings pending at once, from every address together: a memory bound
+/// only (each address has its own, much smaller cap, so one address cannot
+/// block pairing for everyone).
+const MAX_PENDING: usize = 4096;
 /// User-code alphabet: no 0/O, 1/I/L, so codes read back unambiguously.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 /// Longest machine name accepted.
@@ -44,6 +49,12 @@ const MAX_NAME: usize = 64;
 struct Pending {
     user_code: String,
     machine_name: String,
+    /// The machine id the app asks to pair (empty: it names one at its first `hello`).
+    machine_id: String,
+    os: String,
+    requested_ms: i64,
+    /// The address that asked (each has a cap of waiting pairings).
+    ip: IpAddr,
     expires: Instant,
     /// Set at approval; taken by the next poll.
     token: Option<String>,
@@ -75,7 +86,10 @@ pub(crate) fn routes(hub: Arc<crate::HubState>) -> Router {
     let state = PairState { store: hub.store.clone(), hub, pairings: Arc::new(Pairings::default()) };
     Router::new()
         .route("/pair", get(page))
+        .route("/pair.js", get(script))
+        .route("/pair.css", get(style))
         .route("/v1/pair/start", post(start))
+        .route("/v1/pair/request", get(request))
         .route("/v1/pair/poll", post(poll))
         .route("/v1/pair/approve", post(approve))
         .route("/v1/tokens/self", get(token_self).delete(revoke_self))
@@ -120,6 +134,16 @@ fn canonical_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
 }
 
+/// A machine id or OS string from an unauthenticated caller: printable,
+/// bounded (it is shown to the approving user and written to logs).
+fn check_label(what: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ApiError::new(ErrorCode::Invalid, format!("{what} must be at most {max} printable characters")));
+    }
+    Ok(value.to_owned())
+}
+
 fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
@@ -130,26 +154,47 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 
 async fn start(
     State(state): State<PairState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(body): Json<StartBody>,
+    body: Result<Json<StartBody>, JsonRejection>,
 ) -> Result<Json<StartAnswer>, ApiError> {
+    let ip = state.hub.limits.ip(&headers, Some(peer));
+    state.hub.limits.check(Rate::PairStart, ip)?;
+    let Json(body) = body?;
     let machine_name = check_name(&body.machine_name)?;
+    let machine_id = check_label("machine_id", &body.machine_id, 128)?;
+    let os = check_label("os", &body.os, 32)?;
     let device_code = auth::generate_secret();
     let code = user_code();
     {
         let mut pending = lock(&state.pairings);
         let now = Instant::now();
         pending.retain(|_, p| p.expires > now);
-        if pending.len() >= MAX_PENDING {
-            return Err(ApiError::new(ErrorCode::Invalid, "too many pairings in progress")
-                .hint("wait a few minutes and try again"));
+        let mine = pending.values().filter(|p| p.ip == ip).count();
+        if mine >= state.hub.limits.config().pairings_per_ip || pending.len() >= MAX_PENDING {
+            let wait = CODE_TTL.as_secs();
+            return Err(ApiError(
+                ErrorBody::new(ErrorCode::RateLimited, "too many pairings in progress from this address")
+                    .with_hint("finish or let the open pairings expire (10 minutes), then try again")
+                    .with_details(serde_json::json!({ "retry_after_s": wait })),
+            ));
         }
         pending.insert(
             auth::hash_secret(device_code.expose()),
-            Pending { user_code: canonical_code(&code), machine_name, expires: now + CODE_TTL, token: None },
+            Pending {
+                user_code: canonical_code(&code),
+                machine_name,
+                machine_id: machine_id.clone(),
+                os: os.clone(),
+                requested_ms: crate::now_ms(),
+                ip,
+                expires: now + CODE_TTL,
+                token: None,
+            },
         );
     }
-    tracing::info!(machine_id = %body.machine_id, os = %body.os, "pairing started");
+    // Debug formatting: fields from an unauthenticated caller cannot forge log lines.
+    tracing::info!(machine_id = ?machine_id, os = ?os, %ip, "pairing started");
     let base = crate::base_url(&headers);
     Ok(Json(StartAnswer {
         device_code: device_code.expose().to_owned(),
@@ -174,7 +219,11 @@ enum PollAnswer {
     Expired,
 }
 
-async fn poll(State(state): State<PairState>, Json(body): Json<PollBody>) -> Json<PollAnswer> {
+async fn poll(
+    State(state): State<PairState>,
+    body: Result<Json<PollBody>, JsonRejection>,
+) -> Result<Json<PollAnswer>, ApiError> {
+    let Json(body) = body?;
     let key = auth::hash_secret(&body.device_code);
     let mut pending = lock(&state.pairings);
     let answer = match pending.get_mut(&key) {
@@ -190,7 +239,74 @@ async fn poll(State(state): State<PairState>, Json(body): Json<PollBody>) -> Jso
         }
         Some(_) => PollAnswer::Pending,
     };
-    Json(answer)
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    code: String,
+}
+
+/// `GET /v1/pair/request?code=`: which machine asks (name, OS, when, id, and
+/// whether approving re-pairs a machine of the account), for the user to
+/// check before confirming.
+async fn request(
+    State(state): State<PairState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<CodeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ip = state.hub.limits.ip(&headers, Some(peer));
+    let caller = crate::auth::caller(&state.hub, &headers, ip).await?;
+    state.hub.limits.check(Rate::PairApprove, ip)?;
+    let Query(query) = query?;
+    let asking = waiting(&state, &canonical_code(&query.code))?;
+    let repair = repaired(&state, &caller, &asking.machine_id).await?;
+    Ok(Json(serde_json::json!({
+        "machine_name": asking.machine_name, "machine_id": asking.machine_id, "os": asking.os,
+        "requested_ms": asking.requested_ms,
+        "repair": repair.map(|m| serde_json::json!({ "id": m.id, "name": m.name, "last_seen_ms": m.last_seen_ms })),
+    })))
+}
+
+/// What the app that shows `code` asked for.
+#[derive(Debug, Clone)]
+struct Asking {
+    machine_name: String,
+    machine_id: String,
+    os: String,
+    requested_ms: i64,
+}
+
+fn waiting(state: &PairState, code: &str) -> Result<Asking, ApiError> {
+    let pending = lock(&state.pairings);
+    let now = Instant::now();
+    pending
+        .values()
+        .find(|p| p.user_code == code && p.expires > now && p.token.is_none())
+        .map(|p| Asking {
+            machine_name: p.machine_name.clone(),
+            machine_id: p.machine_id.clone(),
+            os: p.os.clone(),
+            requested_ms: p.requested_ms,
+        })
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, "no pairing waits for this code")
+                .hint("check the code shown in the app; codes expire after 10 minutes")
+        })
+}
+
+/// The account's machine a pairing would re-pair (its id is the one asked for).
+async fn repaired(
+    state: &PairState,
+    caller: &crate::auth::Caller,
+    machine_id: &str,
+) -> Result<Option<crate::store::MachineRow>, ApiError> {
+    if machine_id.is_empty() {
+        return Ok(None);
+    }
+    let found = state.store.find_machines(&caller.account_id, machine_id).await?;
+    Ok(found.into_iter().find(|m| m.id == machine_id))
 }
 
 #[derive(Deserialize)]
@@ -200,27 +316,29 @@ struct ApproveBody {
 
 async fn approve(
     State(state): State<PairState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(body): Json<ApproveBody>,
+    body: Result<Json<ApproveBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let ip = state.hub.limits.ip(&headers, Some(peer));
     // A user token, or the dashboard's session cookie from the same origin.
-    crate::auth::caller(&state.hub, &headers).await?;
+    let caller = crate::auth::caller(&state.hub, &headers, ip).await?;
+    state.hub.limits.check(Rate::PairApprove, ip)?;
+    let Json(body) = body?;
     let code = canonical_code(&body.user_code);
-    let name = {
-        let pending = lock(&state.pairings);
-        let now = Instant::now();
-        pending
-            .values()
-            .find(|p| p.user_code == code && p.expires > now && p.token.is_none())
-            .map(|p| p.machine_name.clone())
-    };
-    let Some(name) = name else {
-        return Err(ApiError::new(ErrorCode::NotFound, "no pairing waits for this code")
-            .hint("check the code shown in the app; codes expire after 10 minutes"));
-    };
+    let asking = waiting(&state, &code)?;
+    let name = asking.machine_name.clone();
     // The token is created outside the lock (the store is async); a second
     // approval of the same code in between finds `token` set and is refused below.
-    let issued = state.store.create_token(TokenKind::Machine, &name).await?;
+    // A token for a named machine speaks only for it; approving a machine id
+    // the account has re-pairs it (its old token is revoked, explicitly shown
+    // on /pair before the user confirms).
+    let repair = repaired(&state, &caller, &asking.machine_id).await?;
+    let issued = if asking.machine_id.is_empty() {
+        state.store.create_token(TokenKind::Machine, &name).await?
+    } else {
+        state.store.create_machine_token(&name, &asking.machine_id).await?
+    };
     let handed = {
         let mut pending = lock(&state.pairings);
         match pending.values_mut().find(|p| p.user_code == code && p.token.is_none()) {
@@ -235,25 +353,43 @@ async fn approve(
         let _ = state.store.revoke_token(&issued.id).await;
         return Err(ApiError::new(ErrorCode::Conflict, "this code was approved already"));
     }
-    tracing::info!(machine = %name, token = %issued.id, "pairing approved");
-    Ok(Json(serde_json::json!({ "machine_name": name, "token_id": issued.id })))
+    tracing::info!(machine = ?name, token = %issued.id, repaired = repair.is_some(), "pairing approved");
+    Ok(Json(serde_json::json!({ "machine_name": name, "token_id": issued.id, "repaired": repair.is_some() })))
 }
 
-/// The caller's machine token, authenticated.
-async fn machine(state: &PairState, headers: &HeaderMap) -> Result<crate::store::Principal, ApiError> {
+/// The caller's machine token, authenticated (failures count against the address).
+async fn machine(
+    state: &PairState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<crate::store::Principal, ApiError> {
+    let ip = state.hub.limits.ip(headers, Some(peer));
+    state.hub.limits.before_auth(ip)?;
     let secret = auth::bearer(headers.get(header::AUTHORIZATION)).ok_or_else(|| ApiError::unauthorized("machine"))?;
-    state.store.authenticate(secret, TokenKind::Machine).await?.ok_or_else(|| ApiError::unauthorized("machine"))
+    let principal = state.store.authenticate(secret, TokenKind::Machine).await?;
+    principal.ok_or_else(|| {
+        state.hub.limits.auth_failed(ip);
+        ApiError::unauthorized("machine")
+    })
 }
 
-async fn token_self(State(state): State<PairState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    let principal = machine(&state, &headers).await?;
+async fn token_self(
+    State(state): State<PairState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal = machine(&state, &headers, peer).await?;
     let tokens = state.store.list_tokens().await?;
     let name = tokens.into_iter().find(|t| t.id == principal.token_id).map(|t| t.name).unwrap_or_default();
     Ok(Json(serde_json::json!({ "id": principal.token_id, "name": name, "kind": "machine" })))
 }
 
-async fn revoke_self(State(state): State<PairState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    let principal = machine(&state, &headers).await?;
+async fn revoke_self(
+    State(state): State<PairState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal = machine(&state, &headers, peer).await?;
     state.store.revoke_token(&principal.token_id).await?;
     tracing::info!(token = %principal.token_id, "machine token revoked by its owner");
     Ok(Json(serde_json::json!({ "revoked": principal.token_id })))
@@ -268,10 +404,11 @@ struct NameQuery {
 
 async fn name_check(
     State(state): State<PairState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<NameQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let principal = machine(&state, &headers).await?;
+    let principal = machine(&state, &headers, peer).await?;
     let name = check_name(&q.name)?;
     let me = q.machine_id.or(principal.machine_id).unwrap_or_default();
     let machines = state.store.list_machines(&principal.account_id).await?;
@@ -284,37 +421,23 @@ async fn name_check(
     Ok(Json(serde_json::json!({ "available": !taken(&name), "suggestion": suggestion })))
 }
 
-/// The page where a signed-in user confirms a code. Until the dashboard's
-/// session login lands, "signed in" means a user token kept in this tab only.
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+/// The page where a signed-in user checks which machine asks, then confirms.
+/// Its script is a file of its own, so the page runs under the dashboard's CSP.
+async fn page() -> Response {
+    crate::dashboard::secured(PAGE.as_bytes(), "text/html; charset=utf-8", "no-cache")
 }
 
-const PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Pair a computer · specbridge</title>
-<style>body{font:16px system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}
-input,button{font:inherit;padding:.5rem;width:100%;box-sizing:border-box;margin:.25rem 0 1rem}
-#code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-transform:uppercase}
-.err{color:#b00020}.ok{color:#0a7d32}</style></head>
-<body><h1>Pair a computer</h1>
-<p>Enter the code the specbridge app shows. Only confirm codes from your own computer.</p>
-<form id="f"><label>Code<input id="code" autocomplete="off" required></label>
-<p id="who">Signed in to this hub's dashboard? Just enter the code. Otherwise <a href="/">sign in</a> first, or paste a user token:</p>
-<label>User token (optional)<input id="token" type="password" autocomplete="off"></label>
-<button>Pair this computer</button></form><p id="out" role="status"></p>
-<script>
-const q=new URLSearchParams(location.search);code.value=q.get('code')||'';
-token.value=sessionStorage.getItem('sb_user_token')||'';
-f.onsubmit=async e=>{e.preventDefault();out.className='';out.textContent='Pairing…';
-sessionStorage.setItem('sb_user_token',token.value);
-const h={'content-type':'application/json'};if(token.value.trim())h.authorization='Bearer '+token.value.trim();
-const r=await fetch('/v1/pair/approve',{method:'POST',headers:h,credentials:'same-origin',body:JSON.stringify({user_code:code.value})});
-const b=await r.json().catch(()=>({}));
-if(r.ok){out.className='ok';out.textContent='Paired '+b.machine_name+'. You can close this page.';}
-else if(r.status===401){out.className='err';out.textContent='Sign in to the dashboard first (open / in this browser), or paste a user token.';}
-else{out.className='err';out.textContent=b.message||(b.error&&b.error.message)||('HTTP '+r.status);}};
-</script></body></html>"#;
+async fn style() -> Response {
+    crate::dashboard::secured(STYLE.as_bytes(), "text/css; charset=utf-8", "no-cache")
+}
+
+async fn script() -> Response {
+    crate::dashboard::secured(SCRIPT.as_bytes(), "text/javascript; charset=utf-8", "no-cache")
+}
+
+const PAGE: &str = include_str!("pairing/pair.html");
+const SCRIPT: &str = include_str!("pairing/pair.js");
+const STYLE: &str = include_str!("pairing/pair.css");
 
 #[cfg(test)]
 mod tests {

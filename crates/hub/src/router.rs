@@ -66,6 +66,8 @@ impl RouteError {
 #[derive(Debug)]
 struct Session {
     id: String,
+    /// The machine token it authenticated with (revoking it closes the session).
+    token: String,
     tx: mpsc::Sender<Outgoing>,
 }
 
@@ -99,8 +101,9 @@ impl CommandRouter {
 
     /// Registers a session for a machine. A previous session of the same
     /// machine is told to close: the newest connection wins.
-    pub(crate) fn register(&self, machine: &str, session: &str, tx: mpsc::Sender<Outgoing>) {
-        let old = self.lock().sessions.insert(machine.to_owned(), Session { id: session.to_owned(), tx });
+    pub(crate) fn register(&self, machine: &str, session: &str, token: &str, tx: mpsc::Sender<Outgoing>) {
+        let session = Session { id: session.to_owned(), token: token.to_owned(), tx };
+        let old = self.lock().sessions.insert(machine.to_owned(), session);
         if let Some(old) = old {
             let _ = old.tx.try_send(Outgoing::Close(4000, "replaced by a newer connection"));
         }
@@ -117,6 +120,17 @@ impl CommandRouter {
         // Dropping a reply sender is how its waiter learns the session is gone.
         inner.pending.retain(|_, p| p.session != session);
         current
+    }
+
+    /// Closes the sessions that authenticated with `token` (it was revoked):
+    /// close code 4001. Returns how many.
+    pub(crate) fn close_token(&self, token: &str) -> usize {
+        let inner = self.lock();
+        let sessions: Vec<_> = inner.sessions.values().filter(|s| s.token == token).collect();
+        for session in &sessions {
+            let _ = session.tx.try_send(Outgoing::Close(4001, "token revoked"));
+        }
+        sessions.len()
     }
 
     /// Whether a machine has a live session.

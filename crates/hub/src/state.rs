@@ -3,6 +3,7 @@
 use crate::auth::Sessions;
 use crate::commands::CommandService;
 use crate::events::EventBus;
+use crate::limits::Limiters;
 use crate::router::CommandRouter;
 use crate::store::Store;
 use crate::HubConfig;
@@ -35,6 +36,8 @@ pub(crate) struct HubState {
     pub(crate) sessions: Sessions,
     /// Who waits for which command; the per-machine lanes.
     pub(crate) commands: CommandService,
+    /// Per-address abuse limits.
+    pub(crate) limits: Limiters,
     pub(crate) stats: Stats,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,

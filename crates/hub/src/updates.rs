@@ -85,15 +85,33 @@ pub(crate) enum ManifestError {
     },
 }
 
+impl ManifestError {
+    /// The problem as a caller may see it: the routes are public, so the
+    /// hub's folders stay out of it (the log has the full path).
+    fn public(&self) -> String {
+        match self {
+            Self::Read { source, .. } => format!("cannot read latest.json: {}", source.kind()),
+            Self::Parse { source, .. } => format!("latest.json is not a valid update manifest: {source}"),
+            Self::Version { version, source, .. } => {
+                format!("latest.json: version {version:?} is not semver: {source}")
+            }
+            Self::Url { platform, url, .. } => {
+                format!("latest.json: platform {platform:?} has url {url:?}, neither http(s) nor a plain file name")
+            }
+        }
+    }
+}
+
 impl From<ManifestError> for ApiError {
     fn from(err: ManifestError) -> Self {
         tracing::error!(error = %err, "update manifest unusable");
+        let public = err.public();
         let hint = match &err {
-            ManifestError::Read { .. } => format!("{err}; check the updates folder's permissions"),
+            ManifestError::Read { .. } => format!("{public}; check the updates folder's permissions"),
             ManifestError::Parse { .. } | ManifestError::Version { .. } => {
-                format!("{err}; fix the file (Tauri's static latest.json format), no restart needed")
+                format!("{public}; fix the file (Tauri's static latest.json format), no restart needed")
             }
-            ManifestError::Url { .. } => format!("{err}; use an https:// URL or the name of a file next to it"),
+            ManifestError::Url { .. } => format!("{public}; use an https:// URL or the name of a file next to it"),
         };
         Self::new(ErrorCode::Internal, "the published update manifest is unusable").hint(hint)
     }
@@ -275,7 +293,7 @@ async fn file(
         Err(e) => return Err(crate::HubError::Io(e).into()),
     };
     if !resolved.starts_with(&dir) {
-        tracing::warn!(%name, "refused an update file that resolves outside the updates folder");
+        tracing::warn!(name = ?name, "refused an update file that resolves outside the updates folder");
         return Err(refused(&name, "it points outside the updates folder"));
     }
     let opened = match tokio::fs::File::open(&resolved).await {

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// The disk is full; nothing was written.
     NoSpace,
+    /// Too many requests from this address; retry after the time given.
+    RateLimited,
     /// A code this build does not know (sent by a newer peer).
     #[serde(other)]
     Unknown,
@@ -52,6 +54,7 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::UnsupportedVersion => "unsupported_version",
             Self::NoSpace => "no_space",
+            Self::RateLimited => "rate_limited",
             Self::Unknown => "unknown",
         }
     }

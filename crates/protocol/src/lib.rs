@@ -21,6 +21,7 @@ mod hash;
 mod layout;
 mod message;
 mod results;
+mod text;
 
 pub use args::{
     ApprovalArgs, ApprovalCreateArgs, ApprovalListArgs, ApprovalUpdateArgs, ContentArgs, CreateSpecArgs, DiffArgs,
@@ -43,6 +44,7 @@ pub use results::{
     ApprovalEditResult, CreateSpecResult, DeleteResult, DocumentWriteResult, FileReadResult, FileWriteResult,
     LogAddResult, SnapshotResult, SpecEditResult, SpecMoveResult, SteeringWriteResult, TaskStatusResult,
 };
+pub use text::has_bidi_control;
 
 /// The protocol version this build speaks. Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;

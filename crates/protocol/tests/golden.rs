@@ -150,11 +150,12 @@ fn every_error_code_has_a_stable_name() {
         (TooLarge, "too_large"),
         (UnsupportedVersion, "unsupported_version"),
         (NoSpace, "no_space"),
+        (RateLimited, "rate_limited"),
     ] {
         assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{name}\""));
         assert_eq!(code.as_str(), name);
     }
-    let newer: ErrorCode = serde_json::from_str("\"rate_limited\"").unwrap();
+    let newer: ErrorCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
     assert_eq!(newer, Unknown);
 }
 

@@ -93,7 +93,7 @@ impl Jobs {
     fn save(&self, file: &JobsFile) -> Result<(), ErrorBody> {
         let Some(path) = &self.path else { return Ok(()) };
         let bytes = serde_json::to_vec_pretty(file).map_err(crate::mutation::internal)?;
-        fsutil::atomic_write(path, &bytes, Some(0o600))
+        fsutil::atomic_write(path, &bytes, Some(fsutil::PRIVATE_FILE))
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot save jobs.json: {e}")))
     }
 

@@ -114,3 +114,56 @@ async fn bad_options_are_clear_errors() {
     config.hub = Some(specbridge_bridge::HubSettings { url: "ftp://hub".into() });
     assert!(matches!(start(config).await.unwrap_err(), EngineError::InvalidHubUrl { .. }));
 }
+
+/// Regression: the audit log, the outbox and the index files were 0644.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_bridges_data_files_are_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 2);
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    let write = crate::link_command("p1", "file-write", serde_json::json!({"path": "specs/new.md", "content": "x"}));
+    hub.push(crate::hub::Push::Message(write));
+    eventually("the write is answered", PATIENCE, || hub.response("p1").is_some()).await;
+    engine.shutdown(PATIENCE).await.unwrap();
+    let mut stack = vec![bridge.paths.state_dir.clone()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+                assert_eq!(mode, 0o600, "{}", entry.path().display());
+            }
+        }
+    }
+    assert!(files >= 5, "audit, outbox, index, status, command journal: {files}");
+    let state = std::fs::metadata(&bridge.paths.state_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(state, 0o700);
+}
+
+/// Regression: the engine served a project whose shared root held its own home.
+#[tokio::test]
+async fn the_engine_refuses_to_share_its_own_home() {
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 1);
+    let mut config = bridge.config.clone();
+    // Share the folder that holds the bridge's home, whole.
+    config.add_project(bridge.dir.path(), Some("everything".into())).unwrap();
+    config.projects.last_mut().unwrap().roots = Some(vec![".".into()]);
+    let started = Engine::start(EngineOptions {
+        paths: bridge.paths.clone(),
+        config,
+        token: Token::new(crate::TOKEN.into()),
+        timing: fast(),
+    })
+    .await;
+    let Err(EngineError::Config(error)) = started else { panic!("the engine must refuse to start") };
+    assert!(error.to_string().contains("SPECBRIDGE_HOME"), "{error}");
+    assert_eq!(hub.with(|s| s.hellos.len()), 0, "nothing was served");
+}

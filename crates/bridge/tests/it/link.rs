@@ -2,10 +2,10 @@
 //! 401 handling, hostile frames, going-away and dead connections.
 
 use crate::hub::{eventually, going_away, now_ms, Mode, Push, TestHub};
-use crate::{connected, fast, wait_link, write, Bridge, PATIENCE, TOKEN};
+use crate::{connected, fast, link_command as command, wait_link, write, Bridge, PATIENCE, TOKEN};
 use serde_json::json;
 use specbridge_bridge::{EngineEvent, LinkState, Timing};
-use specbridge_protocol::{content_hash, Command, ErrorCode, Message};
+use specbridge_protocol::{content_hash, ErrorCode, Message};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -73,17 +73,6 @@ async fn live_edits_and_deletes_reach_the_hub_debounced() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     engine.shutdown(PATIENCE).await.unwrap();
-}
-
-fn command(id: &str, name: &str, args: serde_json::Value) -> Message {
-    Message::Command(Command {
-        id: id.into(),
-        project: "app".into(),
-        deadline_ms: 5_000,
-        expires_at_ms: None,
-        name: name.into(),
-        args,
-    })
 }
 
 #[tokio::test]

@@ -82,3 +82,15 @@ pub async fn wait_link(engine: &EngineHandle, want: fn(&LinkState) -> bool) {
 pub async fn connected(engine: &EngineHandle) {
     wait_link(engine, |l| matches!(l, LinkState::Connected)).await;
 }
+
+/// A command for project `app`, as the test hub sends it.
+pub fn link_command(id: &str, name: &str, args: serde_json::Value) -> specbridge_protocol::Message {
+    specbridge_protocol::Message::Command(specbridge_protocol::Command {
+        id: id.into(),
+        project: "app".into(),
+        deadline_ms: 5_000,
+        expires_at_ms: None,
+        name: name.into(),
+        args,
+    })
+}

@@ -5,9 +5,10 @@
 
 use super::{hash_secret, TokenKind};
 use crate::error::ApiError;
+use crate::limits::Rate;
 use crate::HubState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +18,7 @@ use rand::RngCore as _;
 use serde::Deserialize;
 use specbridge_protocol::ErrorCode;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,37 +27,55 @@ pub(crate) const COOKIE: &str = "sb_session";
 /// How long a browser session lasts.
 const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Browser sessions: hash of the session id -> (account, expiry).
+/// One browser session: whose it is and until when.
+#[derive(Debug, Clone)]
+pub(super) struct Session {
+    pub(super) account: String,
+    /// The user token it was made from: revoking the token ends the session.
+    pub(super) token: String,
+    expires: Instant,
+}
+
+/// Browser sessions by the hash of their id.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    inner: Mutex<HashMap<String, (String, Instant)>>,
+    inner: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn create(&self, account: &str) -> String {
+    fn create(&self, account: &str, token: &str) -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let now = Instant::now();
         let mut inner = self.lock();
-        inner.retain(|_, (_, expires)| *expires > now);
-        inner.insert(hash_secret(&id), (account.to_owned(), now + SESSION_TTL));
+        inner.retain(|_, s| s.expires > now);
+        let session = Session { account: account.to_owned(), token: token.to_owned(), expires: now + SESSION_TTL };
+        inner.insert(hash_secret(&id), session);
         id
     }
 
-    /// The account of a live session.
-    pub(super) fn account(&self, id: &str) -> Option<String> {
+    /// A live session.
+    pub(super) fn get(&self, id: &str) -> Option<Session> {
         let inner = self.lock();
-        let (account, expires) = inner.get(&hash_secret(id))?;
-        (*expires > Instant::now()).then(|| account.clone())
+        let session = inner.get(&hash_secret(id))?;
+        (session.expires > Instant::now()).then(|| session.clone())
     }
 
     fn remove(&self, id: &str) {
         self.lock().remove(&hash_secret(id));
+    }
+
+    /// Ends every session made from `token` (it was revoked); returns how many.
+    pub(crate) fn end_token(&self, token: &str) -> usize {
+        let mut inner = self.lock();
+        let before = inner.len();
+        inner.retain(|_, s| s.token != token);
+        before - inner.len()
     }
 }
 
@@ -71,14 +91,21 @@ pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 /// Whether a request's `Origin` (sent by browsers on WebSocket handshakes and
-/// cross-origin requests) names this hub. No `Origin` means a non-browser client.
+/// cross-origin requests) is this hub's own: same scheme and same host. The
+/// scheme is `https` when a TLS-terminating proxy says so
+/// (`X-Forwarded-Proto`), else `http`, so a plain-http page on the same host
+/// cannot ride the session of an https hub. No `Origin` means a non-browser client.
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map_or("http", str::trim);
+    !host.is_empty() && origin.trim_end_matches('/').eq_ignore_ascii_case(&format!("{scheme}://{host}"))
 }
 
 /// Whether the page was loaded over https (directly, or through a TLS-terminating proxy).
@@ -116,18 +143,23 @@ impl std::fmt::Debug for Login {
 
 async fn login(
     State(hub): State<Arc<HubState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     if !same_origin(&headers) {
         return Err(cross_origin());
     }
+    let ip = hub.limits.ip(&headers, Some(peer));
+    hub.limits.check(Rate::Login, ip)?;
+    hub.limits.before_auth(ip)?;
     let Json(login) = body?;
     let Some(principal) = hub.store.authenticate(login.token.trim(), TokenKind::User).await? else {
+        hub.limits.auth_failed(ip);
         return Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked token")
             .hint("create one on the hub with `specbridge-hub token create --kind user --name me`"));
     };
-    let id = hub.sessions.create(&principal.account_id);
+    let id = hub.sessions.create(&principal.account_id, &principal.token_id);
     let mut cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
     if behind_https(&headers) {
         // Only then: a `Secure` cookie is never sent back over plain http://127.0.0.1.
@@ -174,6 +206,17 @@ mod tests {
         assert!(!same_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7701")])));
     }
 
+    /// Regression: the Origin check compared hosts only, so an http:// page
+    /// on the hub's host could use the session of the https hub.
+    #[test]
+    fn the_origin_check_compares_the_scheme_too() {
+        let https = [("host", "hub.example"), ("x-forwarded-proto", "https")];
+        assert!(same_origin(&headers(&[https[0], https[1], ("origin", "https://hub.example")])));
+        assert!(!same_origin(&headers(&[https[0], https[1], ("origin", "http://hub.example")])));
+        assert!(!same_origin(&headers(&[("host", "hub.example"), ("origin", "https://hub.example")])));
+        assert!(!same_origin(&headers(&[("host", "hub.example"), ("origin", "ftp://hub.example")])));
+    }
+
     #[test]
     fn secure_cookies_only_behind_https() {
         assert!(behind_https(&headers(&[("origin", "https://hub.example")])));
@@ -192,10 +235,13 @@ mod tests {
     #[test]
     fn sessions_resolve_until_removed() {
         let sessions = Sessions::default();
-        let id = sessions.create("acct");
-        assert_eq!(sessions.account(&id).as_deref(), Some("acct"));
-        assert_eq!(sessions.account("other"), None);
+        let id = sessions.create("acct", "tok_1");
+        assert_eq!(sessions.get(&id).map(|s| s.account).as_deref(), Some("acct"));
+        assert!(sessions.get("other").is_none());
         sessions.remove(&id);
-        assert_eq!(sessions.account(&id), None);
+        assert!(sessions.get(&id).is_none());
+        let id = sessions.create("acct", "tok_2");
+        assert_eq!(sessions.end_token("tok_2"), 1);
+        assert!(sessions.get(&id).is_none(), "a revoked token's session is gone");
     }
 }

@@ -7,6 +7,7 @@
 
 mod browser;
 mod caller;
+pub(crate) mod revocations;
 
 pub(crate) use browser::{cross_origin, routes, same_origin, Sessions};
 pub(crate) use caller::{caller, Caller};

@@ -457,7 +457,7 @@ pub(crate) async fn late_answer(hub: &HubState, machine: &str, response: Respons
     let record = match hub.store.get_command(&response.id).await {
         Ok(Some(record)) if record.command.machine_id == machine => record,
         _ => {
-            tracing::debug!(id = %response.id, %machine, "an answer nobody waits for");
+            tracing::debug!(id = ?response.id, %machine, "an answer nobody waits for");
             return;
         }
     };
@@ -498,8 +498,8 @@ pub(crate) async fn cancel(hub: &HubState, account: &str, id: &str) -> Result<Op
     }
 }
 
-/// Expires queued commands past their deadline and forgets old outcomes,
-/// every [`SWEEP_EVERY`], until the hub stops.
+/// Expires queued commands past their deadline, forgets old outcomes and
+/// idle rate-limit state, every [`SWEEP_EVERY`], until the hub stops.
 pub(crate) async fn sweep_task(hub: Arc<HubState>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     every.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -516,5 +516,7 @@ pub(crate) async fn sweep_task(hub: Arc<HubState>) {
         if let Err(error) = hub.store.prune_commands(now - millis(KEEP_FINISHED)).await {
             tracing::warn!(%error, "cannot prune old command outcomes");
         }
+        // The same housekeeping beat keeps the rate limiters' memory bounded.
+        hub.limits.forget_idle();
     }
 }

@@ -41,9 +41,15 @@ fn serve(path: &str, cache: &'static str) -> Response {
     let Some((_, bytes)) = ASSETS.iter().find(|(p, _)| *p == path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let mut response = (*bytes).into_response();
+    secured(bytes, content_type(path), cache)
+}
+
+/// A page or script of the hub's own, with the dashboard's security headers
+/// (strict CSP, no sniffing, no referrer).
+pub(crate) fn secured(bytes: &'static [u8], content_type: &'static str, cache: &'static str) -> Response {
+    let mut response = bytes.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

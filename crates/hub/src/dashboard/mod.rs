@@ -4,6 +4,8 @@
 //! `crate::auth`; what happened comes from `crate::events`.
 
 mod assets;
+
+pub(crate) use assets::secured;
 mod views;
 mod ws;
 

@@ -28,6 +28,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 /// How long events after the first of a burst are gathered before sending.
 const COALESCE: Duration = Duration::from_millis(25);
+/// Close code for a feed whose user token was revoked (docs/protocol.md).
+const REVOKED: u16 = 4001;
 /// Pings keep proxies from closing an idle dashboard and find dead ones.
 const PING_EVERY: Duration = Duration::from_secs(30);
 
@@ -77,6 +79,8 @@ impl Batch {
             }
             HubEvent::CommandResult(outcome) => self.results.push(*outcome),
             HubEvent::QueueChanged { .. } => self.queue = true,
+            // Handled before batching (it closes the connection).
+            HubEvent::TokenRevoked { .. } => {}
         }
     }
 }
@@ -85,6 +89,8 @@ impl Batch {
 struct Feed {
     hub: Arc<HubState>,
     account: String,
+    /// The user token behind the connection (revoking it closes the feed).
+    token: String,
     /// Machines known to be the account's (events about others are dropped).
     mine: HashSet<String>,
 }
@@ -94,9 +100,9 @@ impl Feed {
         if self.mine.contains(machine) {
             return true;
         }
-        match self.hub.store.find_machine(&self.account, machine).await {
-            Ok(Some(row)) if row.id == machine => {
-                self.mine.insert(row.id);
+        match self.hub.store.find_machines(&self.account, machine).await {
+            Ok(rows) if rows.iter().any(|row| row.id == machine) => {
+                self.mine.insert(machine.to_owned());
                 true
             }
             _ => false,
@@ -154,7 +160,7 @@ async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
 async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
     // Subscribe before reading the state, so nothing between the two is missed.
     let mut events = hub.events.subscribe();
-    let mut feed = Feed { hub: hub.clone(), account: caller.account_id, mine: HashSet::new() };
+    let mut feed = Feed { hub: hub.clone(), account: caller.account_id, token: caller.token_id, mine: HashSet::new() };
     match feed.state().await {
         Ok(state) if send(&mut socket, &state).await => {}
         _ => return,
@@ -195,7 +201,15 @@ async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
             }
             event = events.recv() => match event {
                 Ok(event) => {
-                    if !feed.owns(event.machine()).await {
+                    if let HubEvent::TokenRevoked { token } = &event {
+                        if *token == feed.token {
+                            let frame = CloseFrame { code: REVOKED, reason: "token revoked".into() };
+                            let _ = socket.send(Ws::Close(Some(frame))).await;
+                            return;
+                        }
+                        continue;
+                    }
+                    if !feed.owns(event.machine().unwrap_or_default()).await {
                         continue;
                     }
                     batch.add(event);

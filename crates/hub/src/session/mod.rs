@@ -16,13 +16,14 @@ use crate::store::Principal;
 use crate::{now_ms, HubState};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as Ws, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use specbridge_protocol::{
     Codec, CodecError, ErrorBody, ErrorCode, Frame, Hello, Message, Welcome, CAPABILITIES, MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
 };
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,10 +50,15 @@ const SEND_WITHIN: Duration = Duration::from_secs(30);
 /// a caller without a valid machine token learns nothing else about the endpoint.
 pub(crate) async fn upgrade(
     State(hub): State<Arc<HubState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     hub.stats.bridge_upgrade_attempts.fetch_add(1, Relaxed);
+    let ip = hub.limits.ip(&headers, Some(peer));
+    if let Err(limited) = hub.limits.before_auth(ip) {
+        return limited.into_response();
+    }
     let principal = match auth::bearer(headers.get(header::AUTHORIZATION)) {
         Some(secret) => hub.store.authenticate(secret, TokenKind::Machine).await,
         None => Ok(None),
@@ -60,6 +66,7 @@ pub(crate) async fn upgrade(
     let principal = match principal {
         Ok(Some(principal)) => principal,
         Ok(None) => {
+            hub.limits.auth_failed(ip);
             hub.stats.bridge_auth_failures.fetch_add(1, Relaxed);
             return ApiError::unauthorized("machine")
                 .hint("create a machine token with `specbridge-hub token create --kind machine` and run `specbridge login`")
@@ -168,25 +175,28 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
         return reject(&mut socket, &hub, fatal).await;
     }
     if principal.machine_id.is_none() {
-        // Two first connections racing with one token: only one machine wins the binding.
+        // A token speaks for the one machine it registers; an id the hub
+        // knows belongs to its own token already. Two first connections
+        // racing with one token: only one machine wins the binding.
         match hub.store.bind_token(&principal.token_id, &hello.machine.id).await {
             Ok(true) => {}
             Ok(false) => return reject(&mut socket, &hub, token_taken()).await,
             Err(err) => return reject(&mut socket, &hub, err.into()).await,
         }
     }
-    let last_seq =
-        match hub.store.machine_connected(&principal.account_id, &hello.machine, &hello.projects, now_ms()).await {
-            Ok(seq) => seq,
-            Err(err) => return reject(&mut socket, &hub, err.into()).await,
-        };
+    let connected = match hub.store.machine_connected(&principal, &hello.machine, &hello.projects, now_ms()).await {
+        Ok(connected) => connected,
+        Err(crate::HubError::MachineTaken(_)) => return reject(&mut socket, &hub, token_taken()).await,
+        Err(err) => return reject(&mut socket, &hub, err.into()).await,
+    };
+    let last_seq = connected.last_seq;
 
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let (tx, mut rx) = mpsc::channel(MAILBOX);
-    hub.router.register(&hello.machine.id, &session_id, tx);
+    hub.router.register(&hello.machine.id, &session_id, &principal.token_id, tx);
     hub.events.publish(HubEvent::MachineOnline { machine: hello.machine.id.clone() });
     hub.stats.bridges_connected.fetch_add(1, Relaxed);
-    tracing::info!(machine = %hello.machine.id, name = %hello.machine.name, session = %session_id, "bridge connected");
+    tracing::info!(machine = ?hello.machine.id, name = ?connected.name, session = %session_id, "bridge connected");
 
     let mut session = Session {
         hub: hub.clone(),
@@ -233,8 +243,10 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
 
 fn token_taken() -> Fatal {
     Fatal {
-        error: ErrorBody::new(ErrorCode::Unauthorized, "this token belongs to another machine")
-            .with_hint("create a machine token for each machine with `specbridge-hub token create --kind machine`"),
+        error: ErrorBody::new(ErrorCode::Unauthorized, "this token cannot speak for this machine").with_hint(
+            "each machine has its own token: pair it again, or `specbridge-hub token create --kind machine \
+                 --machine <id>` to re-pair it (that revokes its old token)",
+        ),
         close: 1008,
     }
 }
@@ -291,7 +303,8 @@ impl Session {
                 },
                 frame = socket.recv() => {
                     let frame = match frame {
-                        None | Some(Err(_)) => return None,
+                        None => return None,
+                        Some(Err(error)) => return self.read_failed(socket, error).await,
                         Some(Ok(frame)) => frame,
                     };
                     silence.as_mut().reset(tokio::time::Instant::now() + idle);
@@ -320,17 +333,54 @@ impl Session {
         }
     }
 
+    /// A read error: a frame over the size limit gets `error{too_large}` and
+    /// close 1009, like any undecodable frame; a broken connection just ends.
+    async fn read_failed(&self, socket: &mut WebSocket, error: axum::Error) -> Option<(u16, &'static str)> {
+        if oversized(&error) {
+            return self.fail(socket, too_big()).await;
+        }
+        tracing::debug!(machine = %self.machine, %error, "bridge connection broke");
+        None
+    }
+
     async fn fail(&self, socket: &mut WebSocket, fatal: Fatal) -> Option<(u16, &'static str)> {
-        tracing::warn!(machine = %self.machine, code = %fatal.error.code, error = %fatal.error.message, "closing bridge session");
+        tracing::warn!(machine = %self.machine, code = %fatal.error.code, error = ?fatal.error.message, "closing bridge session");
         let _ = send(socket, &self.hub, &self.codec, &Message::Error(fatal.error)).await;
         Some((fatal.close, "protocol error"))
     }
 }
 
-/// Reads the next data message, skipping pings and pongs.
+/// A frame the WebSocket layer refused for its size (over 2 MiB), as opposed
+/// to a connection that broke.
+fn oversized(error: &axum::Error) -> bool {
+    let inner: &(dyn std::error::Error + 'static) = error;
+    let mut source = Some(inner);
+    while let Some(e) = source {
+        if matches!(
+            e.downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+            Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+        ) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The `too_large` answer to a frame over the WebSocket layer's limit.
+fn too_big() -> Fatal {
+    Fatal::too_large(format!("a frame over the {MAX_WS_MESSAGE}-byte limit"))
+}
+
+/// Reads the next data message, skipping pings and pongs. A frame over the
+/// size limit is a `too_large` refusal, not a silent end.
 async fn next_message(socket: &mut WebSocket, codec: &Codec, hub: &HubState) -> Option<Result<Message, Fatal>> {
     loop {
-        let frame = socket.recv().await?.ok()?;
+        let frame = match socket.recv().await? {
+            Ok(frame) => frame,
+            Err(error) if oversized(&error) => return Some(Err(too_big())),
+            Err(_) => return None,
+        };
         if let Some(decoded) = decode(frame, codec, hub) {
             return Some(decoded);
         }
@@ -388,7 +438,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 }
 
 async fn reject(socket: &mut WebSocket, hub: &HubState, fatal: Fatal) {
-    tracing::warn!(code = %fatal.error.code, error = %fatal.error.message, "rejecting bridge");
+    tracing::warn!(code = %fatal.error.code, error = ?fatal.error.message, "rejecting bridge");
     let _ = send(socket, hub, &Codec::default(), &Message::Error(fatal.error)).await;
     close(socket, fatal.close, "rejected").await;
 }

@@ -45,6 +45,10 @@ pub(super) struct SyncState {
     pending_seq: u64,
     assemblies: HashMap<(String, String), Assembly>,
     manifests: HashMap<String, Vec<ManifestEntry>>,
+    /// The hub's digest of each project, while nothing changed it: a bridge
+    /// that sends the same digest again (thousands in one batch, say) costs
+    /// a map lookup, not a read of every file row.
+    digests: HashMap<String, String>,
 }
 
 impl SyncState {
@@ -58,6 +62,7 @@ impl SyncState {
             pending_seq: 0,
             assemblies: HashMap::new(),
             manifests: HashMap::new(),
+            digests: HashMap::new(),
         }
     }
 }
@@ -89,9 +94,19 @@ impl Session {
             Message::FileUpsert(upsert) => self.on_upsert(upsert)?,
             Message::FileDelete(delete) => self.on_delete(delete)?,
             Message::Digest(digest) => {
+                if !self.sync.projects.contains(&digest.project) {
+                    return Err(Fatal::invalid(format!("unknown project {:?}", digest.project)));
+                }
                 self.flush().await?;
-                let rows = self.hub.store.list_files(&self.machine, &digest.project).await?;
-                let ours = project_digest(rows.iter().map(|r| (r.path.as_str(), r.hash.as_str())));
+                let ours = match self.sync.digests.get(&digest.project) {
+                    Some(ours) => ours.clone(),
+                    None => {
+                        let rows = self.hub.store.list_files(&self.machine, &digest.project).await?;
+                        let ours = project_digest(rows.iter().map(|r| (r.path.as_str(), r.hash.as_str())));
+                        self.sync.digests.insert(digest.project.clone(), ours.clone());
+                        ours
+                    }
+                };
                 let project = ProjectRef { project: digest.project };
                 replies.push(if ours == digest.digest {
                     Message::InSync(project)
@@ -121,6 +136,7 @@ impl Session {
                 self.hub.store.replace_projects(&self.machine, &update.projects).await?;
                 self.hub.events.publish(HubEvent::ProjectChanged { machine: self.machine.clone() });
                 self.sync.projects = update.projects.into_iter().map(|p| p.id).collect();
+                self.sync.digests.clear();
                 let projects = &self.sync.projects;
                 self.sync.manifests.retain(|project, _| projects.contains(project));
                 self.sync.assemblies.retain(|(project, _), _| projects.contains(project));
@@ -131,7 +147,9 @@ impl Session {
                 }
             }
             Message::Progress(progress) => self.hub.router.progress(&self.id, progress),
-            Message::Error(error) => tracing::warn!(machine = %self.machine, %error, "bridge reported an error"),
+            Message::Error(error) => {
+                tracing::warn!(machine = %self.machine, error = ?error.message, code = %error.code, "bridge reported an error")
+            }
             other => tracing::debug!(kind = other.kind(), "ignoring unexpected message from bridge"),
         }
         Ok(())
@@ -148,6 +166,7 @@ impl Session {
             || path.starts_with('/')
             || path.contains('\\')
             || path.chars().any(char::is_control)
+            || specbridge_protocol::has_bidi_control(path)
             || path.split('/').any(|c| c.is_empty() || c == "." || c == "..");
         if bad {
             return Err(Fatal::invalid(format!("invalid path {path:?}")));
@@ -242,7 +261,7 @@ impl Session {
         let seq = self.sync.pending_seq.max(self.sync.stored_seq);
         let touched = changed_paths(&changes);
         self.hub.store.apply_changes(&self.machine, changes, seq).await?;
-        self.publish_changes(touched);
+        self.stored(touched);
         self.sync.stored_seq = seq;
         Ok(())
     }
@@ -267,7 +286,7 @@ impl Session {
         if !stale.is_empty() {
             let touched = changed_paths(&stale);
             self.hub.store.apply_changes(&self.machine, stale, self.sync.stored_seq).await?;
-            self.publish_changes(touched);
+            self.stored(touched);
         }
         let mut seen = HashSet::new();
         let wanted: Vec<String> = entries
@@ -290,9 +309,11 @@ impl Session {
         Ok(())
     }
 
-    /// Tells dashboards which files of which projects just changed in the store.
-    fn publish_changes(&self, touched: HashMap<String, Vec<String>>) {
+    /// After a store change: forgets the digests it made stale, and tells
+    /// dashboards which files of which projects changed.
+    fn stored(&mut self, touched: HashMap<String, Vec<String>>) {
         for (project, paths) in touched {
+            self.sync.digests.remove(&project);
             self.hub.events.publish(HubEvent::FileChanged { machine: self.machine.clone(), project, paths });
         }
     }

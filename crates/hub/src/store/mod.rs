@@ -5,14 +5,18 @@
 //! The store knows rows, not protocols: it never sees a frame or a socket.
 
 mod commands;
+mod migrate;
 mod sqlite;
 mod sqlite_commands;
+mod sqlite_tokens;
+mod tokens;
 
 pub(crate) use commands::expired_in_queue;
 pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand};
 pub use sqlite::SqliteStore;
+pub use tokens::{RevokedToken, TokenStore};
 
-use crate::auth::{IssuedToken, TokenKind};
+use crate::auth::TokenKind;
 use crate::error::HubError;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -52,6 +56,15 @@ pub struct Principal {
     pub account_id: String,
     /// Machine the token is bound to, if any.
     pub machine_id: Option<String>,
+}
+
+/// What the store knows of a machine that just connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// Its highest stored event sequence number.
+    pub last_seq: u64,
+    /// The name it has at the hub (the one it asked for, unless another machine has it).
+    pub name: String,
 }
 
 /// A machine row.
@@ -124,28 +137,18 @@ pub enum FileChange {
 
 /// Everything the hub persists. Methods return boxed futures so the trait is
 /// object-safe and the hub can hold an `Arc<dyn Store>`.
-pub trait Store: CommandStore + Send + Sync + 'static {
-    /// Creates a token of `kind` in the default account.
-    fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>>;
-    /// Lists tokens.
-    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>>;
-    /// Revokes a token; false if no such token.
-    fn revoke_token(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>>;
-    /// The live (not revoked) token of `kind` with this secret.
-    fn authenticate(&self, secret: &str, kind: TokenKind) -> BoxFuture<'_, StoreResult<Option<Principal>>>;
-    /// Binds a machine token to a machine on first use. Returns whether the
-    /// token is now bound to `machine_id` (false: another machine got it first).
-    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<bool>>;
-
-    /// Records a connected machine and replaces its project list (dropping the
-    /// files of projects no longer listed). Returns its highest stored `seq`.
+pub trait Store: TokenStore + CommandStore + Send + Sync + 'static {
+    /// Records a connected machine for the token that speaks for it and
+    /// replaces its project list (dropping the files of projects no longer
+    /// listed). The machine keeps its account and owner; its name stays
+    /// unique in the account. `Err(MachineTaken)` if another token owns it.
     fn machine_connected(
         &self,
-        account_id: &str,
+        principal: &Principal,
         machine: &MachineInfo,
         projects: &[ProjectInfo],
         now_ms: i64,
-    ) -> BoxFuture<'_, StoreResult<u64>>;
+    ) -> BoxFuture<'_, StoreResult<Connected>>;
     /// Replaces a machine's project list during a session.
     fn replace_projects(&self, machine_id: &str, projects: &[ProjectInfo]) -> BoxFuture<'_, StoreResult<()>>;
     /// Marks a machine online or offline and stamps `last_seen`.
@@ -154,8 +157,9 @@ pub trait Store: CommandStore + Send + Sync + 'static {
     fn mark_all_offline(&self) -> BoxFuture<'_, StoreResult<()>>;
     /// Machines of an account, most recently seen first.
     fn list_machines(&self, account_id: &str) -> BoxFuture<'_, StoreResult<Vec<MachineRow>>>;
-    /// A machine by id or by name.
-    fn find_machine(&self, account_id: &str, id_or_name: &str) -> BoxFuture<'_, StoreResult<Option<MachineRow>>>;
+    /// The account's machines whose id is `id_or_name`, or whose name is
+    /// (without case): more than one means the address is ambiguous.
+    fn find_machines(&self, account_id: &str, id_or_name: &str) -> BoxFuture<'_, StoreResult<Vec<MachineRow>>>;
     /// A machine's projects.
     fn list_projects(&self, machine_id: &str) -> BoxFuture<'_, StoreResult<Vec<ProjectRow>>>;
     /// A project's files, sorted by path (bytewise).

@@ -1,8 +1,7 @@
 //! SQLite implementation of [`Store`]: one file in the data folder, WAL mode so
 //! `specbridge-hub token …` can run beside a serving hub.
 
-use super::{FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult, TokenInfo};
-use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
+use super::{Connected, FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult};
 use crate::now_ms;
 use futures_util::future::BoxFuture;
 use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
@@ -14,77 +13,6 @@ use std::time::Duration;
 /// The one account a single-user hub has; multi-account comes with the dashboard login.
 pub(crate) const DEFAULT_ACCOUNT: &str = "default";
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS accounts (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    machine_id TEXT,
-    created_ms INTEGER NOT NULL,
-    last_used_ms INTEGER,
-    revoked_ms INTEGER
-);
-CREATE TABLE IF NOT EXISTS machines (
-    id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    name TEXT NOT NULL,
-    os TEXT NOT NULL,
-    arch TEXT NOT NULL,
-    version TEXT NOT NULL,
-    last_seen_ms INTEGER NOT NULL,
-    online INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS projects (
-    machine_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    layout TEXT NOT NULL,
-    read_only INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (machine_id, id)
-);
-CREATE TABLE IF NOT EXISTS files (
-    machine_id TEXT NOT NULL,
-    project_id TEXT NOT NULL,
-    path TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ms INTEGER NOT NULL,
-    content BLOB NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (machine_id, project_id, path)
-);
-CREATE TABLE IF NOT EXISTS commands (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    account_id TEXT NOT NULL,
-    machine_id TEXT NOT NULL,
-    project_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    args TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    target TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL,
-    expires_ms INTEGER NOT NULL,
-    deferred INTEGER NOT NULL DEFAULT 0,
-    sent_ms INTEGER,
-    finished_ms INTEGER,
-    result TEXT,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS commands_by_machine ON commands (machine_id, state, seq);
-CREATE INDEX IF NOT EXISTS commands_by_account ON commands (account_id, state, seq);
-"#;
-
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -94,8 +22,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `hub.db` in `data_dir` and migrates it.
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| crate::HubError::DataDir { path: data_dir.to_path_buf(), source })?;
+        private_files(data_dir).map_err(|source| crate::HubError::DataDir { path: data_dir.to_path_buf(), source })?;
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join("hub.db"))
             .create_if_missing(true)
@@ -105,7 +32,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        super::migrate::sqlite(&pool).await?;
         sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
             .bind(DEFAULT_ACCOUNT)
             .bind("Default")
@@ -121,6 +48,28 @@ impl SqliteStore {
     }
 }
 
+/// Makes the data folder (0700) and `hub.db` (0600) private to the hub's
+/// user before SQLite opens it: SQLite gives its `-wal` and `-shm` files the
+/// database file's mode, so they follow. Files a hub made before this rule
+/// are tightened too.
+fn private_files(data_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+        let db = data_dir.join("hub.db");
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&db)?;
+        for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
+            match std::fs::set_permissions(data_dir.join(name), std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 fn machine_row(row: &sqlx::sqlite::SqliteRow) -> MachineRow {
     MachineRow {
         id: row.get("id"),
@@ -134,112 +83,39 @@ fn machine_row(row: &sqlx::sqlite::SqliteRow) -> MachineRow {
 }
 
 impl Store for SqliteStore {
-    fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>> {
-        let name = name.to_owned();
-        Box::pin(async move {
-            let secret = generate_secret();
-            let id = format!("tok_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-            sqlx::query("INSERT INTO tokens (id, account_id, kind, name, hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(&id)
-                .bind(DEFAULT_ACCOUNT)
-                .bind(kind.as_str())
-                .bind(&name)
-                .bind(hash_secret(secret.expose()))
-                .bind(now_ms())
-                .execute(&self.pool)
-                .await?;
-            Ok(IssuedToken { id, secret })
-        })
-    }
-
-    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>> {
-        Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT id, name, kind, machine_id, created_ms, last_used_ms, revoked_ms FROM tokens ORDER BY created_ms",
-            )
-            .fetch_all(&self.pool)
-            .await?;
-            Ok(rows
-                .iter()
-                .map(|r| TokenInfo {
-                    id: r.get("id"),
-                    name: r.get("name"),
-                    kind: TokenKind::parse(r.get("kind")).unwrap_or(TokenKind::User),
-                    machine_id: r.get("machine_id"),
-                    created_ms: r.get("created_ms"),
-                    last_used_ms: r.get("last_used_ms"),
-                    revoked: r.get::<Option<i64>, _>("revoked_ms").is_some(),
-                })
-                .collect())
-        })
-    }
-
-    fn revoke_token(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
-        let id = id.to_owned();
-        Box::pin(async move {
-            let done = sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
-                .bind(now_ms())
-                .bind(&id)
-                .execute(&self.pool)
-                .await?;
-            Ok(done.rows_affected() == 1)
-        })
-    }
-
-    fn authenticate(&self, secret: &str, kind: TokenKind) -> BoxFuture<'_, StoreResult<Option<Principal>>> {
-        let hash = hash_secret(secret);
-        Box::pin(async move {
-            let row = sqlx::query(
-                "UPDATE tokens SET last_used_ms = ? WHERE hash = ? AND kind = ? AND revoked_ms IS NULL
-                 RETURNING id, account_id, machine_id",
-            )
-            .bind(now_ms())
-            .bind(&hash)
-            .bind(kind.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(row.map(|r| Principal {
-                token_id: r.get("id"),
-                account_id: r.get("account_id"),
-                machine_id: r.get("machine_id"),
-            }))
-        })
-    }
-
-    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<bool>> {
-        let (token_id, machine_id) = (token_id.to_owned(), machine_id.to_owned());
-        Box::pin(async move {
-            // One statement, so two first connections cannot both bind the token.
-            let bound: Option<Option<String>> = sqlx::query_scalar(
-                "UPDATE tokens SET machine_id = COALESCE(machine_id, ?) WHERE id = ? RETURNING machine_id",
-            )
-            .bind(&machine_id)
-            .bind(&token_id)
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(bound.flatten().as_deref() == Some(machine_id.as_str()))
-        })
-    }
-
     fn machine_connected(
         &self,
-        account_id: &str,
+        principal: &Principal,
         machine: &MachineInfo,
         projects: &[ProjectInfo],
         now_ms: i64,
-    ) -> BoxFuture<'_, StoreResult<u64>> {
-        let (account_id, machine, projects) = (account_id.to_owned(), machine.clone(), projects.to_vec());
+    ) -> BoxFuture<'_, StoreResult<Connected>> {
+        let (principal, machine, projects) = (principal.clone(), machine.clone(), projects.to_vec());
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
+            let owner: Option<(String, Option<String>, String)> =
+                sqlx::query_as("SELECT account_id, token_id, name FROM machines WHERE id = ?")
+                    .bind(&machine.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((account, token, _)) = &owner {
+                // The session checked the binding; this holds even if it did not.
+                if account != &principal.account_id || token.as_deref() != Some(principal.token_id.as_str()) {
+                    return Err(crate::HubError::MachineTaken(machine.id.clone()));
+                }
+            }
+            let name =
+                unique_name(&mut tx, &principal.account_id, &machine.id, &machine.name, owner.map(|o| o.2)).await?;
             sqlx::query(
-                "INSERT INTO machines (id, account_id, name, os, arch, version, last_seen_ms, online)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+                "INSERT INTO machines (id, account_id, token_id, name, os, arch, version, last_seen_ms, online)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
                  ON CONFLICT(id) DO UPDATE SET name = excluded.name, os = excluded.os, arch = excluded.arch,
                    version = excluded.version, last_seen_ms = excluded.last_seen_ms, online = 1",
             )
             .bind(&machine.id)
-            .bind(&account_id)
-            .bind(&machine.name)
+            .bind(&principal.account_id)
+            .bind(&principal.token_id)
+            .bind(&name)
             .bind(&machine.os)
             .bind(&machine.arch)
             .bind(&machine.app_version)
@@ -252,7 +128,7 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(last_seq.max(0) as u64)
+            Ok(Connected { last_seq: u64::try_from(last_seq).unwrap_or(0), name })
         })
     }
 
@@ -300,20 +176,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn find_machine(&self, account_id: &str, id_or_name: &str) -> BoxFuture<'_, StoreResult<Option<MachineRow>>> {
+    fn find_machines(&self, account_id: &str, id_or_name: &str) -> BoxFuture<'_, StoreResult<Vec<MachineRow>>> {
         let (account_id, key) = (account_id.to_owned(), id_or_name.to_owned());
         Box::pin(async move {
-            let row = sqlx::query(
+            let rows = sqlx::query(
                 "SELECT id, name, os, arch, version, last_seen_ms, online FROM machines
-                 WHERE account_id = ? AND (id = ? OR name = ?) ORDER BY id = ? DESC, last_seen_ms DESC LIMIT 1",
+                 WHERE account_id = ? AND (id = ? OR name = ? COLLATE NOCASE) ORDER BY last_seen_ms DESC",
             )
             .bind(&account_id)
             .bind(&key)
             .bind(&key)
-            .bind(&key)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-            Ok(row.as_ref().map(machine_row))
+            Ok(rows.iter().map(machine_row).collect())
         })
     }
 
@@ -442,6 +317,51 @@ impl Store for SqliteStore {
     }
 }
 
+/// The name a machine may have in its account: the one it asks for if no other
+/// machine holds it (names compare without case); else the one it has, or,
+/// for a new machine, the first free "name (2)", "name (3)" …
+async fn unique_name(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account_id: &str,
+    machine_id: &str,
+    wanted: &str,
+    current: Option<String>,
+) -> StoreResult<String> {
+    if !name_taken(tx, account_id, machine_id, wanted).await? {
+        return Ok(wanted.to_owned());
+    }
+    if let Some(current) = current {
+        tracing::warn!(machine = ?machine_id, wanted = ?wanted, "a machine asked for a name another machine has; it keeps its own");
+        return Ok(current);
+    }
+    let mut n = 2u64;
+    loop {
+        let candidate = format!("{wanted} ({n})");
+        if !name_taken(tx, account_id, machine_id, &candidate).await? {
+            return Ok(candidate);
+        }
+        n += 1;
+    }
+}
+
+/// Whether another machine of the account has `name` (without case).
+async fn name_taken(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account_id: &str,
+    machine_id: &str,
+    name: &str,
+) -> StoreResult<bool> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM machines WHERE account_id = ? AND id != ? AND name = ? COLLATE NOCASE",
+    )
+    .bind(account_id)
+    .bind(machine_id)
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(count > 0)
+}
+
 async fn replace_projects_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     machine_id: &str,
@@ -483,6 +403,8 @@ async fn replace_projects_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::TokenKind;
+    use crate::store::TokenStore as _;
 
     fn machine(id: &str) -> MachineInfo {
         MachineInfo {
@@ -498,18 +420,71 @@ mod tests {
         ProjectInfo { id: id.into(), name: id.into(), layout: specbridge_protocol::Layout::Generic, read_only: false }
     }
 
+    /// A machine token, bound to `machine` at its first use.
+    async fn principal(store: &SqliteStore, machine: &str) -> Principal {
+        let token = store.create_token(TokenKind::Machine, machine).await.unwrap();
+        assert!(store.bind_token(&token.id, machine).await.unwrap());
+        store.authenticate(token.secret.expose(), TokenKind::Machine).await.unwrap().unwrap()
+    }
+
+    /// Regression: an unbound machine token bound itself to whatever machine
+    /// id its hello claimed, even one that belonged to another token.
     #[tokio::test]
-    async fn a_token_binds_to_one_machine_only() {
+    async fn a_machine_id_belongs_to_the_token_that_registered_it() {
         let dir = tempfile::TempDir::new().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        let token = store.create_token(TokenKind::Machine, "t").await.unwrap();
-        assert!(store.bind_token(&token.id, "m1").await.unwrap());
-        assert!(store.bind_token(&token.id, "m1").await.unwrap(), "binding again to the same machine is fine");
-        assert!(!store.bind_token(&token.id, "m2").await.unwrap());
-        assert!(!store.bind_token("tok_missing", "m1").await.unwrap());
-        let principal = store.authenticate(token.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
-        assert_eq!(principal.machine_id.as_deref(), Some("m1"));
-        assert!(store.authenticate(token.secret.expose(), TokenKind::User).await.unwrap().is_none());
+        let owner = principal(&store, "m1").await;
+        assert_eq!(owner.machine_id.as_deref(), Some("m1"));
+        store.machine_connected(&owner, &machine("m1"), &[], 1).await.unwrap();
+        let thief = store.create_token(TokenKind::Machine, "ci").await.unwrap();
+        assert!(!store.bind_token(&thief.id, "m1").await.unwrap(), "a known machine id is not for the taking");
+        let thief = store.authenticate(thief.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
+        let taken = store.machine_connected(&thief, &machine("m1"), &[], 2).await;
+        assert!(matches!(taken, Err(crate::HubError::MachineTaken(_))), "{taken:?}");
+        assert!(!store.bind_token("tok_missing", "m9").await.unwrap());
+        // Re-pairing is explicit: a new token for the machine, the old one revoked.
+        let repaired = store.create_machine_token("m1 again", "m1").await.unwrap();
+        assert!(!store.token_live(&owner.token_id).await.unwrap());
+        let new = store.authenticate(repaired.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
+        assert_eq!(new.machine_id.as_deref(), Some("m1"));
+        store.machine_connected(&new, &machine("m1"), &[], 3).await.unwrap();
+        store.close().await;
+    }
+
+    /// Regression: `hub.db` was 0644.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_is_private_to_the_hubs_user() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::TempDir::new().unwrap();
+        let data = dir.path().join("hub");
+        let store = SqliteStore::open(&data).await.unwrap();
+        principal(&store, "m").await;
+        let mode = |name: &str| std::fs::metadata(data.join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("hub.db"), 0o600);
+        assert_eq!(mode("hub.db-wal"), 0o600, "SQLite gives the WAL the database's mode");
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+        store.close().await;
+    }
+
+    /// Regression: a hello could take a name another machine of the account had.
+    #[tokio::test]
+    async fn a_machine_name_is_unique_in_its_account() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let (a, b) = (principal(&store, "a").await, principal(&store, "b").await);
+        let named = |id: &str, name: &str| MachineInfo { name: name.into(), ..machine(id) };
+        assert_eq!(
+            store.machine_connected(&a, &named("a", "Work MacBook"), &[], 1).await.unwrap().name,
+            "Work MacBook"
+        );
+        let second = store.machine_connected(&b, &named("b", "work macbook"), &[], 1).await.unwrap();
+        assert_eq!(second.name, "work macbook (2)", "a new machine gets a free name");
+        store.machine_connected(&b, &named("b", "Build box"), &[], 2).await.unwrap();
+        let renamed = store.machine_connected(&b, &named("b", "Work MacBook"), &[], 3).await.unwrap();
+        assert_eq!(renamed.name, "Build box", "a known machine keeps its own name");
+        let found = store.find_machines(DEFAULT_ACCOUNT, "WORK MACBOOK").await.unwrap();
+        assert_eq!(found.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["a"]);
         store.close().await;
     }
 
@@ -517,7 +492,8 @@ mod tests {
     async fn files_list_in_byte_order_and_sequence_numbers_only_rise() {
         let dir = tempfile::TempDir::new().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        assert_eq!(store.machine_connected(DEFAULT_ACCOUNT, &machine("m"), &[project("p")], 1).await.unwrap(), 0);
+        let owner = principal(&store, "m").await;
+        assert_eq!(store.machine_connected(&owner, &machine("m"), &[project("p")], 1).await.unwrap().last_seq, 0);
         let paths = ["é.md", "a/b.md", "B.md", "a-b.md", "a.md", "_x.md"];
         let changes = paths
             .iter()
@@ -533,7 +509,7 @@ mod tests {
         let mut expected: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
         expected.sort(); // Rust's `String` order is bytewise, as `project_digest` wants
         assert_eq!(listed, expected);
-        assert_eq!(store.machine_connected(DEFAULT_ACCOUNT, &machine("m"), &[], 2).await.unwrap(), 7);
+        assert_eq!(store.machine_connected(&owner, &machine("m"), &[], 2).await.unwrap().last_seq, 7);
         assert!(store.list_files("m", "p").await.unwrap().is_empty(), "an unlisted project loses its files");
         store.close().await;
     }

@@ -2,7 +2,7 @@
 //! token to its first machine, and token admin beside a running hub.
 
 use crate::support::*;
-use specbridge_hub::{Store as _, TokenKind};
+use specbridge_hub::{TokenKind, TokenStore as _};
 use specbridge_protocol::*;
 use tempfile::TempDir;
 

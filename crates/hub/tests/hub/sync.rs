@@ -121,11 +121,12 @@ async fn big_manifests_are_answered_in_parts() {
 async fn replayed_events_are_acked_and_ignored() {
     let dir = TempDir::new().unwrap();
     let hub = hub(dir.path(), |_| {}).await;
-    let (mut ws, _) = connect(&hub, "m1").await;
+    let token = hub.issue_token(specbridge_hub::TokenKind::Machine, "m1").await.unwrap();
+    let (mut ws, _) = connect_with(&hub, token.secret.expose(), "m1").await;
     send(&mut ws, &Message::FileUpsert(upsert(5, "a.md", b"new"))).await;
     assert_eq!(recv(&mut ws).await, Some(Message::Ack(Ack { seq: 5 })));
     drop(ws);
-    let (mut ws, welcome) = connect(&hub, "m1").await;
+    let (mut ws, welcome) = connect_with(&hub, token.secret.expose(), "m1").await;
     assert_eq!(welcome.last_seq, 5, "welcome carries the stored sequence number");
     // Old events (seq <= 5) are acked again but must not change anything.
     send(&mut ws, &Message::FileUpsert(upsert(4, "a.md", b"old"))).await;

@@ -245,5 +245,7 @@ async fn malformed_manifest_is_an_internal_error_naming_the_file() {
         assert_eq!(reply.code(), "internal");
         let hint = reply.json()["error"]["hint"].as_str().unwrap_or_default().to_owned();
         assert!(hint.contains("latest.json") && hint.contains(why), "{why}: {hint}");
+        // Regression: the hint of this public route leaked the hub's absolute folder.
+        assert!(!hint.contains(&*dir.path().to_string_lossy()), "no server path in a hint: {hint}");
     }
 }

@@ -1,0 +1,178 @@
+//! [`TokenStore`] on SQLite: token hashes, the binding of a machine token to
+//! the one machine it registered, explicit re-pairing, and revocation.
+
+use super::tokens::{RevokedToken, TokenStore};
+use super::{Principal, SqliteStore, StoreResult, TokenInfo};
+use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
+use crate::now_ms;
+use crate::store::sqlite::DEFAULT_ACCOUNT;
+use futures_util::future::BoxFuture;
+use sqlx::Row as _;
+
+fn new_token_id() -> String {
+    format!("tok_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl TokenStore for SqliteStore {
+    fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let secret = generate_secret();
+            let id = new_token_id();
+            sqlx::query("INSERT INTO tokens (id, account_id, kind, name, hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(&id)
+                .bind(DEFAULT_ACCOUNT)
+                .bind(kind.as_str())
+                .bind(&name)
+                .bind(hash_secret(secret.expose()))
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+            Ok(IssuedToken { id, secret })
+        })
+    }
+
+    fn create_machine_token(&self, name: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<IssuedToken>> {
+        let (name, machine_id) = (name.to_owned(), machine_id.to_owned());
+        Box::pin(async move {
+            let secret = generate_secret();
+            let id = new_token_id();
+            let now = now_ms();
+            let mut tx = self.pool.begin().await?;
+            // Re-pairing: the machine's old tokens stop working in the same transaction.
+            sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE machine_id = ? AND revoked_ms IS NULL")
+                .bind(now)
+                .bind(&machine_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO tokens (id, account_id, kind, name, hash, machine_id, created_ms)
+                 VALUES (?, ?, 'machine', ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(DEFAULT_ACCOUNT)
+            .bind(&name)
+            .bind(hash_secret(secret.expose()))
+            .bind(&machine_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE machines SET token_id = ? WHERE id = ?")
+                .bind(&id)
+                .bind(&machine_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(IssuedToken { id, secret })
+        })
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, name, kind, machine_id, created_ms, last_used_ms, revoked_ms FROM tokens ORDER BY created_ms",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| TokenInfo {
+                    id: r.get("id"),
+                    name: r.get("name"),
+                    kind: TokenKind::parse(r.get("kind")).unwrap_or(TokenKind::User),
+                    machine_id: r.get("machine_id"),
+                    created_ms: r.get("created_ms"),
+                    last_used_ms: r.get("last_used_ms"),
+                    revoked: r.get::<Option<i64>, _>("revoked_ms").is_some(),
+                })
+                .collect())
+        })
+    }
+
+    fn revoke_token(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let done = sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+                .bind(now_ms())
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn authenticate(&self, secret: &str, kind: TokenKind) -> BoxFuture<'_, StoreResult<Option<Principal>>> {
+        let hash = hash_secret(secret);
+        Box::pin(async move {
+            let row = sqlx::query(
+                "UPDATE tokens SET last_used_ms = ? WHERE hash = ? AND kind = ? AND revoked_ms IS NULL
+                 RETURNING id, account_id, machine_id",
+            )
+            .bind(now_ms())
+            .bind(&hash)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|r| Principal {
+                token_id: r.get("id"),
+                account_id: r.get("account_id"),
+                machine_id: r.get("machine_id"),
+            }))
+        })
+    }
+
+    fn token_live(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let live: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tokens WHERE id = ? AND revoked_ms IS NULL")
+                .bind(&id)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(live.is_some())
+        })
+    }
+
+    fn bind_token(&self, token_id: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let (token_id, machine_id) = (token_id.to_owned(), machine_id.to_owned());
+        Box::pin(async move {
+            // One statement: the token must be unbound and live, and the machine
+            // id must be new to the hub. A machine that exists belongs to the
+            // token that registered it, and changes hands only by a re-pair.
+            let bound = sqlx::query(
+                "UPDATE tokens SET machine_id = ? WHERE id = ? AND machine_id IS NULL AND revoked_ms IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM machines WHERE id = ?)",
+            )
+            .bind(&machine_id)
+            .bind(&token_id)
+            .bind(&machine_id)
+            .execute(&self.pool)
+            .await;
+            match bound {
+                Ok(done) => Ok(done.rows_affected() == 1),
+                // Another live token bound itself to this id first (the unique index).
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn revoked_since(&self, since_ms: i64) -> BoxFuture<'_, StoreResult<Vec<RevokedToken>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, kind, machine_id, revoked_ms FROM tokens WHERE revoked_ms IS NOT NULL AND revoked_ms >= ?",
+            )
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| RevokedToken {
+                    id: r.get("id"),
+                    kind: TokenKind::parse(r.get("kind")).unwrap_or(TokenKind::User),
+                    machine_id: r.get("machine_id"),
+                    revoked_ms: r.get("revoked_ms"),
+                })
+                .collect())
+        })
+    }
+}
