@@ -62,8 +62,19 @@ impl FromRequestParts<Arc<HubState>> for User {
     }
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// `{"status":"ok"}`, or `"degraded"` with the store's problem (a full disk).
+/// Always 200: a degraded hub still serves reads, and a liveness probe that
+/// restarted it would not free any space.
+async fn healthz(State(hub): State<Arc<HubState>>) -> Json<serde_json::Value> {
+    let version = env!("CARGO_PKG_VERSION");
+    match hub.health.check(hub.store.as_ref()).await {
+        None => Json(serde_json::json!({ "status": "ok", "version": version, "store": { "status": "ok" } })),
+        Some(problem) => Json(serde_json::json!({
+            "status": "degraded",
+            "version": version,
+            "store": { "status": problem.code, "message": problem.message, "hint": problem.hint, "since_ms": problem.since_ms },
+        })),
+    }
 }
 
 async fn find_machine(hub: &HubState, user: &User, key: &str) -> Result<MachineRow, ApiError> {

@@ -11,6 +11,7 @@ mod api_specs;
 mod auth;
 mod dashboard;
 mod error;
+mod health;
 mod pairing;
 mod router;
 mod session;
@@ -42,7 +43,10 @@ pub struct HubConfig {
     pub data_dir: PathBuf,
     /// Default deadline of a routed command (30 s).
     pub command_timeout: Duration,
-    /// A bridge silent this long (pings included) is dropped (90 s: three missed pings).
+    /// The hub pings a bridge it has not heard from for this long (15 s).
+    pub bridge_ping_interval: Duration,
+    /// A bridge silent this long (pongs included) is dropped and shown offline
+    /// (40 s: two unanswered pings, and within the 45 s dead-link target).
     pub bridge_idle_timeout: Duration,
     /// Time a new bridge connection has to send `hello` (10 s).
     pub hello_timeout: Duration,
@@ -57,7 +61,8 @@ impl HubConfig {
         Self {
             data_dir: data_dir.into(),
             command_timeout: Duration::from_secs(30),
-            bridge_idle_timeout: Duration::from_secs(90),
+            bridge_ping_interval: Duration::from_secs(15),
+            bridge_idle_timeout: Duration::from_secs(40),
             hello_timeout: Duration::from_secs(10),
             updates_dir: None,
         }
@@ -105,6 +110,8 @@ pub struct HubStats {
 pub(crate) struct HubState {
     pub(crate) config: HubConfig,
     pub(crate) store: Arc<dyn Store>,
+    /// Whether the store accepts writes (`/healthz`).
+    pub(crate) health: Arc<health::StoreHealth>,
     pub(crate) router: Router,
     pub(crate) dash: dashboard::Dashboard,
     pub(crate) stats: Stats,
@@ -149,12 +156,18 @@ impl std::fmt::Debug for HubHandle {
 /// Returns once the hub accepts connections.
 pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Result<HubHandle, HubError> {
     let sqlite = SqliteStore::open(&config.data_dir).await?;
-    sqlite.mark_all_offline().await?;
+    match sqlite.mark_all_offline().await {
+        // A hub on a full disk still starts and serves reads; presence is
+        // taken from live sessions anyway (the router), not this flag.
+        Err(err) if err.is_no_space() => sqlite.health().observe(&err),
+        other => other?,
+    }
     let addr = listener.local_addr()?;
     let (dash, kicks) = dashboard::Dashboard::new();
     let state = Arc::new(HubState {
         config,
         store: Arc::new(sqlite.clone()),
+        health: sqlite.health(),
         router: Router::default(),
         dash,
         stats: Stats::default(),

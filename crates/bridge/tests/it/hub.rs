@@ -35,6 +35,8 @@ pub enum Push {
     Raw(Ws),
     /// Stop reading the socket (so pings go unanswered).
     Freeze,
+    /// Drop the connection without a close frame, as a killed hub does.
+    Crash,
 }
 
 #[derive(Debug, Default)]
@@ -143,7 +145,7 @@ async fn serve(tcp: tokio::net::TcpStream, state: Arc<Mutex<State>>, mode: Mode)
                     Some(Push::Message(m)) => { let _ = sink.send(encode(&codec, &m)).await; }
                     Some(Push::Raw(raw)) => { let _ = sink.send(raw).await; }
                     Some(Push::Freeze) => frozen = true,
-                    None => return,
+                    Some(Push::Crash) | None => return,
                 }
                 continue;
             }
@@ -180,6 +182,8 @@ async fn serve(tcp: tokio::net::TcpStream, state: Arc<Mutex<State>>, mode: Mode)
                         session: format!("s{session}"),
                         last_seq: s.last_seq,
                         server: "test-hub".into(),
+                        // An older hub: the bridge must send `digest` after the outbox.
+                        in_sync: None,
                     }));
                 }
                 Message::FileUpsert(u) => {

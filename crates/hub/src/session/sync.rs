@@ -10,7 +10,7 @@ use super::{Fatal, Session};
 use crate::dashboard::HubEvent;
 use crate::store::{FileChange, FileRow};
 use specbridge_protocol::{
-    content_hash, project_digest, Ack, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
+    content_hash, project_digest, Ack, Digest, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
     MANIFEST_PART_ENTRIES, MAX_PATH_BYTES,
 };
 use std::collections::{HashMap, HashSet};
@@ -84,20 +84,36 @@ impl Session {
         Ok(replies)
     }
 
+    /// Whether the hub's copy of a project has the bridge's digest.
+    pub(super) async fn digest_matches(&self, digest: &Digest) -> Result<bool, Fatal> {
+        let rows = self.hub.store.list_files(&self.machine, &digest.project).await?;
+        Ok(project_digest(rows.iter().map(|r| (r.path.as_str(), r.hash.as_str()))) == digest.digest)
+    }
+
+    /// Answers the digests of `hello`: the projects in sync (for the
+    /// welcome's `in_sync`), and a `want-manifest` for each other one the
+    /// session serves.
+    pub(super) async fn hello_digests(&self, digests: &[Digest]) -> Result<(Vec<String>, Vec<Message>), Fatal> {
+        let (mut in_sync, mut wants) = (Vec::new(), Vec::new());
+        for digest in digests.iter().filter(|d| self.sync.projects.contains(&d.project)) {
+            if self.digest_matches(digest).await? {
+                in_sync.push(digest.project.clone());
+            } else {
+                wants.push(Message::WantManifest(ProjectRef { project: digest.project.clone() }));
+            }
+        }
+        Ok((in_sync, wants))
+    }
+
     async fn handle(&mut self, message: Message, replies: &mut Vec<Message>) -> Result<(), Fatal> {
         match message {
             Message::FileUpsert(upsert) => self.on_upsert(upsert)?,
             Message::FileDelete(delete) => self.on_delete(delete)?,
             Message::Digest(digest) => {
                 self.flush().await?;
-                let rows = self.hub.store.list_files(&self.machine, &digest.project).await?;
-                let ours = project_digest(rows.iter().map(|r| (r.path.as_str(), r.hash.as_str())));
+                let matches = self.digest_matches(&digest).await?;
                 let project = ProjectRef { project: digest.project };
-                replies.push(if ours == digest.digest {
-                    Message::InSync(project)
-                } else {
-                    Message::WantManifest(project)
-                });
+                replies.push(if matches { Message::InSync(project) } else { Message::WantManifest(project) });
             }
             Message::Manifest(part) => {
                 if !self.sync.projects.contains(&part.project) {

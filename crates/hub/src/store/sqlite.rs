@@ -3,12 +3,14 @@
 
 use super::{FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult, TokenInfo};
 use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
+use crate::health::StoreHealth;
 use crate::now_ms;
 use futures_util::future::BoxFuture;
 use specbridge_protocol::{MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Row as _;
+use sqlx::{Connection as _, Row as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The one account a single-user hub has; multi-account comes with the dashboard login.
@@ -67,6 +69,8 @@ CREATE TABLE IF NOT EXISTS files (
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where failed writes that do not fail the call (`last_used_ms`) are reported.
+    health: Arc<StoreHealth>,
 }
 
 impl SqliteStore {
@@ -82,7 +86,25 @@ impl SqliteStore {
             // loss can drop the last commits, which the bridge's outbox resends.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            // A commit that fails for want of space is rolled back by SQLite
+            // itself; sqlx's own rollback then fails, and it goes on counting a
+            // transaction that is gone. Its next "transaction" on that
+            // connection is a SAVEPOINT that never ends and holds the write
+            // lock, so every other writer waited 5 s and failed, even after
+            // space came back. Such a connection is closed when it is released.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.is_in_transaction() {
+                        // A rollback queued by a dropped transaction runs first.
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
+            })
+            .connect_with(options)
+            .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
             .bind(DEFAULT_ACCOUNT)
@@ -90,7 +112,12 @@ impl SqliteStore {
             .bind(now_ms())
             .execute(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, health: Arc::default() })
+    }
+
+    /// The health record `/healthz` reads (shared with the hub).
+    pub(crate) fn health(&self) -> Arc<StoreHealth> {
+        Arc::clone(&self.health)
     }
 
     /// Closes the pool so another hub can open the same file at once.
@@ -168,19 +195,45 @@ impl Store for SqliteStore {
         let hash = hash_secret(secret);
         Box::pin(async move {
             let row = sqlx::query(
-                "UPDATE tokens SET last_used_ms = ? WHERE hash = ? AND kind = ? AND revoked_ms IS NULL
-                 RETURNING id, account_id, machine_id",
+                "SELECT id, account_id, machine_id FROM tokens WHERE hash = ? AND kind = ? AND revoked_ms IS NULL",
             )
-            .bind(now_ms())
             .bind(&hash)
             .bind(kind.as_str())
             .fetch_optional(&self.pool)
             .await?;
-            Ok(row.map(|r| Principal {
-                token_id: r.get("id"),
-                account_id: r.get("account_id"),
-                machine_id: r.get("machine_id"),
-            }))
+            let Some(row) = row else { return Ok(None) };
+            let principal = Principal {
+                token_id: row.get("id"),
+                account_id: row.get("account_id"),
+                machine_id: row.get("machine_id"),
+            };
+            // Bookkeeping, not a condition of access: on a full disk the read
+            // the caller came for must still work.
+            let stamped = sqlx::query("UPDATE tokens SET last_used_ms = ? WHERE id = ?")
+                .bind(now_ms())
+                .bind(&principal.token_id)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = stamped {
+                let error = crate::HubError::from(e);
+                tracing::debug!(error = %error, "could not record the token's last use");
+                self.health.observe(&error);
+            }
+            Ok(Some(principal))
+        })
+    }
+
+    fn probe_write(&self) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            // Its own table, created on first use: the probe touches no data.
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("INSERT OR REPLACE INTO health_probe (id, at_ms) VALUES (1, ?)")
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+            Ok(())
         })
     }
 

@@ -81,6 +81,7 @@ pub(crate) fn hello(machine: &str) -> Message {
             app_version: "test".into(),
         },
         projects: vec![ProjectInfo { id: P.into(), name: P.into(), layout: "generic".into(), read_only: false }],
+        digests: None,
     })
 }
 
