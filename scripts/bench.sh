@@ -3,6 +3,9 @@
 # benchmark binary (crates/cli/benches/sync.rs). Pass a section name
 # (latency, corpus, process) to run only that part. `dashboard [iterations]`
 # runs the dashboard latency benchmark in Chromium (e2e/scripts/bench.mjs).
+# `recovery [crash|deadlink|bytes]` measures recovery from faults
+# (crates/faults/src/bench.rs: hub kill -9 under 50 bridges, dead-link
+# detection with production timers, reconnect bytes).
 # The binaries are built one at a time: together, the CLI's small-zstd feature
 # (crates/cli/Cargo.toml) would reach the hub too.
 set -euo pipefail
@@ -15,6 +18,11 @@ if [ "${1:-}" = dashboard ]; then
   cargo build --release --locked -p specbridge-hub
   SPECBRIDGE_BIN_DIR="$PWD/target/release" node e2e/scripts/bench.mjs "${2:-200}"
   exit
+fi
+if [ "${1:-}" = recovery ]; then
+  # A dev build: these numbers are timers, backoff and process starts, not CPU.
+  cargo build --locked -p specbridge-faults --bin specbridge-chaos
+  RUST_LOG="${RUST_LOG:-warn}" exec target/debug/specbridge-chaos bench ${2:+"$2"}
 fi
 cargo build --release --locked -p specbridge-cli
 cargo build --release --locked -p specbridge-hub

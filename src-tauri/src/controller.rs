@@ -202,6 +202,7 @@ impl Controller {
         let link = status.as_ref().map(|s| s.link.clone());
         let queue_depth = status.as_ref().map_or(0, |s| s.queue_depth);
         let last_error = status.as_ref().and_then(|s| s.last_error.clone());
+        let state_problem = status.as_ref().and_then(|s| s.state_problem.as_ref()).map(|p| p.message.as_str());
         let health = Health {
             signed_in,
             paused_all: self.settings.paused_all,
@@ -209,6 +210,7 @@ impl Controller {
             queue_depth,
             last_error: last_error.as_deref(),
             problem: self.problem.as_deref(),
+            state_problem,
             unseen_conflicts: self.activity.unseen_conflicts(),
         };
         let state = view::tray_state(&health);

@@ -58,6 +58,9 @@ pub struct Health<'a> {
     pub last_error: Option<&'a str>,
     /// A problem of the app itself (engine failed to start, keychain unreachable).
     pub problem: Option<&'a str>,
+    /// The engine cannot write its state folder (a full disk); it keeps
+    /// running, but the user must free space, whatever the link does.
+    pub state_problem: Option<&'a str>,
     /// Conflicts not looked at yet.
     pub unseen_conflicts: usize,
 }
@@ -71,7 +74,7 @@ pub fn tray_state(h: &Health<'_>) -> TrayState {
     if h.paused_all {
         return TrayState::Paused;
     }
-    if h.problem.is_some() {
+    if h.problem.is_some() || h.state_problem.is_some() {
         return TrayState::Attention;
     }
     match h.link {
@@ -126,7 +129,7 @@ pub fn status_line(state: TrayState, h: &Health<'_>, projects: usize, hub: Optio
             if h.unseen_conflicts > 0 {
                 format!("Needs attention: {}", plural(h.unseen_conflicts, "conflict", "conflicts"))
             } else {
-                let why = h.problem.or(h.last_error).unwrap_or("see Settings");
+                let why = h.problem.or(h.state_problem).or(h.last_error).unwrap_or("see Settings");
                 format!("Needs attention: {}", ellipsize(why, 60))
             }
         }
@@ -355,6 +358,9 @@ mod tests {
         assert_eq!(tray_state(&healthy(&offline)), TrayState::Offline);
         assert_eq!(tray_state(&Health { unseen_conflicts: 1, ..healthy(&connected) }), TrayState::Attention);
         assert_eq!(tray_state(&Health { problem: Some("keychain"), ..healthy(&offline) }), TrayState::Attention);
+        let full = Health { state_problem: Some("the state folder is full"), ..healthy(&offline) };
+        assert_eq!(tray_state(&full), TrayState::Attention, "a full disk needs the user even while offline");
+        assert_eq!(status_line(TrayState::Attention, &full, 1, None), "Needs attention: the state folder is full");
         assert_eq!(tray_state(&Health { paused_all: true, ..healthy(&offline) }), TrayState::Paused);
         assert_eq!(tray_state(&healthy(&LinkState::Unauthorized)), TrayState::SignedOut);
         assert_eq!(tray_state(&Health::default()), TrayState::SignedOut);

@@ -72,7 +72,9 @@ async fn device_code_pairing_keeps_the_token_and_unpair_revokes_it() {
 
     // The page the verification URL points at.
     let page = ureq::get(&view.verification_url).call().unwrap().into_body().read_to_string().unwrap();
-    assert!(page.contains("Pair a computer") && page.contains("/v1/pair/approve"));
+    assert!(page.contains("Pair a computer") && page.contains("/pair.js"));
+    let script = ureq::get(format!("{}/pair.js", hub.url())).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(script.contains("/v1/pair/request") && script.contains("/v1/pair/approve"));
 
     // Only a signed-in user approves, and only a live code.
     assert_eq!(approve(&hub.url(), "sbt_wrong", &view.user_code), 401);

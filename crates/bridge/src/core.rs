@@ -5,6 +5,7 @@
 //! runs on the blocking pool; state files are saved shortly after a change
 //! (coalesced) and on shutdown.
 
+use crate::disk::{Part, StateDisk};
 use crate::error::StateError;
 use crate::index::{Change, ChangeKind, Index};
 use crate::outbox::{Outbox, OutboxEvent};
@@ -105,6 +106,8 @@ pub(crate) struct Core {
     outbox_dirty: bool,
     dirty_indexes: BTreeSet<String>,
     save_at: Option<Instant>,
+    /// Where failed saves are reported (the state folder may be full).
+    disk: Arc<StateDisk>,
 }
 
 impl Core {
@@ -115,6 +118,7 @@ impl Core {
         outbox: Outbox,
         status: watch::Sender<EngineStatus>,
         events: broadcast::Sender<EngineEvent>,
+        disk: Arc<StateDisk>,
     ) -> Self {
         let (head, _) = watch::channel(outbox.next_seq().saturating_sub(1));
         Self {
@@ -128,6 +132,7 @@ impl Core {
             outbox_dirty: false,
             dirty_indexes: BTreeSet::new(),
             save_at: None,
+            disk,
         }
     }
 
@@ -137,13 +142,34 @@ impl Core {
     }
 
     /// Scans every project once: whatever changed while the engine was stopped
-    /// goes to the outbox. State is saved right away.
-    pub(crate) async fn startup_scan(&mut self) -> Result<(), StateError> {
+    /// goes to the outbox, and our own temp files left by a crash are swept.
+    /// State is saved right away (or kept in memory and retried, on a full disk).
+    /// Returns the temp files too young to remove yet (see [`crate::sweep`]).
+    pub(crate) async fn startup_scan(&mut self) -> Vec<PathBuf> {
         let ids: Vec<String> = self.projects.keys().cloned().collect();
+        let mut temp_files = crate::sweep::state_temp_files(&self.paths, self.projects.keys());
         for id in ids {
-            self.update_index(&id, None).await;
+            temp_files.extend(self.update_index(&id, None).await);
         }
-        self.save().await
+        let young = tokio::task::spawn_blocking(move || crate::sweep::sweep(temp_files)).await.unwrap_or_default();
+        self.save_or_retry().await;
+        young
+    }
+
+    /// Saves; on failure keeps everything in memory, reports the state folder
+    /// and tries again in [`crate::disk::RETRY_EVERY`].
+    async fn save_or_retry(&mut self) {
+        match self.save().await {
+            Ok(true) => self.disk.recovered(Part::SyncState),
+            Ok(false) => {}
+            Err(e) => {
+                match &e {
+                    StateError::Io { source, .. } => self.disk.failed(Part::SyncState, source),
+                    StateError::Json { .. } => self.disk.failed_with(Part::SyncState, e.to_string(), false),
+                }
+                self.save_at = Some(Instant::now() + crate::disk::RETRY_EVERY);
+            }
+        }
     }
 
     /// Serves requests until cancelled, then saves the state.
@@ -156,22 +182,20 @@ impl Core {
                     Some(msg) => self.handle(msg).await,
                     None => break,
                 },
-                _ = crate::timing::sleep_until_opt(save_at) => {
-                    if let Err(e) = self.save().await {
-                        self.report_error(format!("cannot save sync state: {e}"));
-                    }
-                }
+                _ = crate::timing::sleep_until_opt(save_at) => self.save_or_retry().await,
             }
         }
         if let Err(e) = self.save().await {
+            // The outbox file on disk is the last one saved: nothing in it is
+            // lost, and the startup scan finds the changes made since.
             tracing::error!(error = %e, "cannot save sync state on shutdown");
         }
     }
 
     async fn handle(&mut self, msg: CoreMsg) {
         match msg {
-            CoreMsg::Changed { project, paths } => self.update_index(&project, Some(paths)).await,
-            CoreMsg::Rescan { project } => self.update_index(&project, None).await,
+            CoreMsg::Changed { project, paths } => drop(self.update_index(&project, Some(paths)).await),
+            CoreMsg::Rescan { project } => drop(self.update_index(&project, None).await),
             CoreMsg::Welcome { last_seq, reply } => {
                 self.outbox.welcome(last_seq);
                 self.outbox_changed();
@@ -227,29 +251,30 @@ impl Core {
     }
 
     /// Refreshes `paths` (or scans the whole project) off the async workers and
-    /// queues the resulting events.
-    async fn update_index(&mut self, project_id: &str, paths: Option<Vec<String>>) {
-        let Some(project) = self.projects.get(project_id).cloned() else { return };
+    /// queues the resulting events. A whole scan returns the temp files it saw.
+    async fn update_index(&mut self, project_id: &str, paths: Option<Vec<String>>) -> Vec<PathBuf> {
+        let Some(project) = self.projects.get(project_id).cloned() else { return Vec::new() };
         let mut index = self.indexes.remove(project_id).unwrap_or_default();
         let result = tokio::task::spawn_blocking(move || {
+            let mut temp_files = Vec::new();
             let changes = match paths {
                 Some(paths) => index.refresh(&project, &paths),
-                None => index.scan(&project),
+                None => index.scan_with_temp_files(&project, &mut temp_files),
             };
-            (index, changes)
+            (index, changes, temp_files)
         })
         .await;
-        let (index, changes) = match result {
+        let (index, changes, temp_files) = match result {
             Ok(done) => done,
             Err(e) => {
                 // The index moved into the failed task; rebuild it from disk on the next scan.
                 self.report_error(format!("indexing {project_id} failed: {e}"));
-                (Index::default(), Vec::new())
+                (Index::default(), Vec::new(), Vec::new())
             }
         };
         self.indexes.insert(project_id.to_owned(), index);
         if changes.is_empty() {
-            return;
+            return temp_files;
         }
         for Change { path, kind } in &changes {
             self.outbox.push(project_id, path, *kind);
@@ -257,6 +282,7 @@ impl Core {
         tracing::debug!(project = project_id, changes = changes.len(), "queued local changes");
         self.dirty_indexes.insert(project_id.to_owned());
         self.outbox_changed();
+        temp_files
     }
 
     /// After any outbox change: wake the link, update the status, schedule a save.
@@ -288,32 +314,45 @@ impl Core {
 
     /// Saves the outbox, then the changed indexes (in that order: an index must
     /// never be ahead of the events that describe its changes). Serializing is
-    /// done here; the writes and fsyncs run on the blocking pool.
-    async fn save(&mut self) -> Result<(), StateError> {
+    /// done here; the writes and fsyncs run on the blocking pool. `Ok(false)`
+    /// when there was nothing to save. On failure the state stays dirty, so the
+    /// next save writes it all again (each file is replaced atomically: a
+    /// failed write leaves the previous file whole).
+    async fn save(&mut self) -> Result<bool, StateError> {
         self.save_at = None;
         let mut writes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-        if self.outbox_dirty {
-            self.outbox_dirty = false;
-            writes.push((self.outbox.file().to_path_buf(), self.outbox.to_bytes()?));
-        }
-        for id in std::mem::take(&mut self.dirty_indexes) {
-            let file = self.paths.index_file(&id);
-            if let Some(index) = self.indexes.get_mut(&id) {
-                let bytes = index.stamp_and_serialize(&file)?;
-                writes.push((file, bytes));
+        let outbox_dirty = std::mem::take(&mut self.outbox_dirty);
+        let dirty_indexes = std::mem::take(&mut self.dirty_indexes);
+        let result = async {
+            if outbox_dirty {
+                writes.push((self.outbox.file().to_path_buf(), self.outbox.to_bytes()?));
             }
-        }
-        if writes.is_empty() {
-            return Ok(());
-        }
-        tokio::task::spawn_blocking(move || {
-            writes.iter().try_for_each(|(path, bytes)| {
-                crate::fsutil::atomic_write(path, bytes, Some(crate::fsutil::PRIVATE_FILE))
-                    .map_err(|e| StateError::io(path, e))
+            for id in &dirty_indexes {
+                let file = self.paths.index_file(id);
+                if let Some(index) = self.indexes.get_mut(id) {
+                    let bytes = index.stamp_and_serialize(&file)?;
+                    writes.push((file, bytes));
+                }
+            }
+            if writes.is_empty() {
+                return Ok(false);
+            }
+            tokio::task::spawn_blocking(move || {
+                writes.iter().try_for_each(|(path, bytes)| {
+                    crate::fsutil::atomic_write(path, bytes, Some(crate::fsutil::PRIVATE_FILE))
+                        .map_err(|e| StateError::io(path, e))
+                })
             })
-        })
-        .await
-        .map_err(|e| StateError::io("state files", std::io::Error::other(e)))?
+            .await
+            .map_err(|e| StateError::io("state files", std::io::Error::other(e)))??;
+            Ok(true)
+        }
+        .await;
+        if result.is_err() {
+            self.outbox_dirty |= outbox_dirty;
+            self.dirty_indexes.extend(dirty_indexes);
+        }
+        result
     }
 
     fn report_error(&self, message: String) {

@@ -10,6 +10,7 @@ use crate::audit::AuditLog;
 use crate::commands::Jobs;
 use crate::config::Config;
 use crate::core::{Core, CoreHandle, MAILBOX};
+use crate::disk::{self, Part, StateDisk};
 use crate::error::{EngineError, StateError};
 use crate::executor::Executor;
 use crate::index::Index;
@@ -88,7 +89,12 @@ impl Engine {
         let hub = config.hub.clone().ok_or(EngineError::NoHub)?;
         let url = link::connect::bridge_url(&hub.url)
             .map_err(|reason| EngineError::InvalidHubUrl { url: hub.url.clone(), reason })?;
-        crate::fsutil::create_private_dir(&paths.state_dir).map_err(|e| StateError::io(&paths.state_dir, e))?;
+        match crate::fsutil::create_private_dir(&paths.state_dir) {
+            // A full disk must not stop the bridge: it runs from memory and
+            // saves once space returns (see `disk`).
+            Err(e) if disk::is_full(&e) => tracing::error!(error = %e, "cannot create the state folder"),
+            other => other.map_err(|e| StateError::io(&paths.state_dir, e))?,
+        }
 
         let mut problems = Vec::new();
         let mut projects = BTreeMap::new();
@@ -133,11 +139,18 @@ impl Engine {
                 })
                 .collect(),
             updated_ms: crate::fsutil::now_ms(),
+            state_problem: None,
         };
         let status_file = paths.status_file();
-        status::write_status(&status_file, &initial, true)?;
+        let first_write = status::write_status(&status_file, &initial, true);
         let (status_tx, status_rx) = watch::channel(initial);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let state_disk = StateDisk::new(paths.state_dir.clone(), status_tx.clone(), events.clone());
+        match first_write {
+            Ok(()) => {}
+            Err(StateError::Io { source, .. }) => state_disk.failed(Part::Status, &source),
+            Err(e) => return Err(e.into()),
+        }
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (core_tx, core_rx) = mpsc::channel(MAILBOX);
@@ -147,9 +160,17 @@ impl Engine {
         // (harmless) rather than not at all.
         let watching =
             watcher::start(Arc::clone(&projects), core_handle.clone(), timing.debounce_quiet, timing.debounce_max)?;
-        let mut core =
-            Core::new(paths.clone(), Arc::clone(&projects), indexes, outbox, status_tx.clone(), events.clone());
-        core.startup_scan().await?;
+        let mut core = Core::new(
+            paths.clone(),
+            Arc::clone(&projects),
+            indexes,
+            outbox,
+            status_tx.clone(),
+            events.clone(),
+            Arc::clone(&state_disk),
+        );
+        let young_temp_files = core.startup_scan().await;
+        tracker.spawn(crate::sweep::sweep_later(young_temp_files, cancel.clone()));
         let head = core.subscribe_head();
         tracker.spawn(core.run(core_rx, cancel.clone()));
         tracker.spawn(watching.run(cancel.clone()));
@@ -157,9 +178,11 @@ impl Engine {
         let retry = Arc::new(Notify::new());
         let (reconnect, reconnect_rx) = watch::channel(0u64);
         let (in_flight, _) = watch::channel(0usize);
+        let audit = AuditLog::new(paths.audit_log()).reporting_to(Arc::clone(&state_disk));
+        tracker.spawn(disk::retry_loop(Arc::clone(&state_disk), audit.clone(), cancel.clone()));
         let executor = Arc::new(Executor::new(
             Arc::clone(&projects),
-            AuditLog::new(paths.audit_log()),
+            audit,
             Arc::new(Jobs::load(paths.jobs_file(), config.jobs.clone())),
             Outcomes::load(paths.commands_file()),
         ));
@@ -183,7 +206,7 @@ impl Engine {
         };
         tracker.spawn(link::run(ctx));
 
-        tracker.spawn(status::write_loop(status_rx.clone(), status_file, cancel.clone()));
+        tracker.spawn(status::write_loop(status_rx.clone(), status_file, state_disk, cancel.clone()));
         tracing::info!(hub = %hub.url, projects = status_rx.borrow().projects.len(), "engine started");
         Ok(EngineHandle {
             inner: Arc::new(Inner {
@@ -297,6 +320,8 @@ fn hello(config: &Config, projects: &BTreeMap<String, Project>, paused: Vec<Proj
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
         projects: projects.values().map(Project::info).chain(paused).collect(),
+        // Filled in by each session when nothing is queued.
+        digests: None,
     }
 }
 

@@ -129,10 +129,17 @@ impl Index {
     /// Only files whose size or mtime changed (or that are racily recent) are
     /// hashed. Entries outside the roots are dropped as deletes.
     pub fn scan(&mut self, project: &Project) -> Vec<Change> {
+        self.scan_with_temp_files(project, &mut Vec::new())
+    }
+
+    /// [`Index::scan`], also collecting the paths of our own temp files found
+    /// on the way (`.<name>.<16 hex>.specbridge-tmp`: left by a crash), for
+    /// the startup sweep (`crate::sweep`).
+    pub(crate) fn scan_with_temp_files(&mut self, project: &Project, temp_files: &mut Vec<PathBuf>) -> Vec<Change> {
         let mut seen = BTreeMap::new();
         for root in &project.roots {
             let rel = if root == "." { "" } else { root.as_str() };
-            walk(project, rel, &mut seen);
+            walk(project, rel, &mut seen, temp_files);
         }
         self.reconcile(project, "", seen, false)
     }
@@ -149,7 +156,7 @@ impl Index {
             let abs = project.root.join(rel);
             let mut seen = BTreeMap::new();
             match std::fs::symlink_metadata(&abs) {
-                Ok(meta) if meta.is_dir() => walk(project, rel, &mut seen),
+                Ok(meta) if meta.is_dir() => walk(project, rel, &mut seen, &mut Vec::new()),
                 Ok(meta) => {
                     if let Some(file) = seen_file(project, abs, &meta) {
                         seen.insert(rel.clone(), file);
@@ -214,14 +221,19 @@ pub(crate) fn is_indexable(project: &Project, rel: &str) -> bool {
 
 /// Walks `rel_dir` ("" = project root) collecting files. Symlinked files are kept
 /// when they resolve inside the project; symlinked folders are not followed
-/// (that avoids cycles and double counting).
-fn walk(project: &Project, rel_dir: &str, seen: &mut BTreeMap<String, Seen>) {
+/// (that avoids cycles and double counting). Our temp files are not indexed;
+/// their paths go to `temp_files`.
+fn walk(project: &Project, rel_dir: &str, seen: &mut BTreeMap<String, Seen>, temp_files: &mut Vec<PathBuf>) {
     let mut stack = vec![(project.root.join(rel_dir), rel_dir.to_owned())];
     while let Some((dir, rel)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let Ok(name) = entry.file_name().into_string() else { continue };
-            if SKIP_DIRS.contains(&name.as_str()) || fsutil::is_temp_name(&name) {
+            if fsutil::is_temp_name(&name) {
+                temp_files.push(entry.path());
+                continue;
+            }
+            if SKIP_DIRS.contains(&name.as_str()) {
                 continue;
             }
             let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };

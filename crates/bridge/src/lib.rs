@@ -35,12 +35,14 @@
 //!
 //! Config folder: `config.toml`, `token.json` (file vault, 0600).
 //! State folder: `outbox.json`, `projects/<id>/index.json`, `audit.log`
-//! (JSON lines), `status.json` (read by `specbridge status`).
+//! (JSON lines), `status.json` (read by `specbridge status`). A full state
+//! folder does not stop the engine: see `disk`.
 
 mod audit;
 mod commands;
 pub mod config;
 mod core;
+mod disk;
 pub mod engine;
 pub mod error;
 mod executor;
@@ -54,6 +56,7 @@ pub mod paths;
 pub mod policy;
 pub mod project;
 pub mod status;
+mod sweep;
 mod timing;
 pub mod vault;
 mod watcher;
@@ -64,6 +67,6 @@ pub use error::{ConfigError, EngineError, StateError};
 pub use paths::Paths;
 pub use policy::PolicyError;
 pub use project::{detect_layout, Layout, Project};
-pub use status::{read_status, EngineEvent, EngineStatus, LinkState, ProjectStatus, StatusReport};
+pub use status::{read_status, EngineEvent, EngineStatus, LinkState, ProjectStatus, StateProblem, StatusReport};
 pub use timing::Timing;
 pub use vault::{Token, Vault, VaultError};

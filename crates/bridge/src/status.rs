@@ -2,12 +2,15 @@
 //! `status.json` file that lets `specbridge status` in another process see a
 //! running bridge.
 
+use crate::disk::{Part, StateDisk};
 use crate::error::StateError;
 use crate::fsutil;
 use crate::paths::Paths;
 use crate::project::Layout;
 use serde::{Deserialize, Serialize};
+use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -80,6 +83,24 @@ pub struct EngineStatus {
     pub projects: Vec<ProjectStatus>,
     /// When this snapshot last changed (ms since the Unix epoch).
     pub updated_ms: u64,
+    /// The state folder cannot be written (a full disk): what is held in
+    /// memory meanwhile. `None` when all is well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_problem: Option<StateProblem>,
+}
+
+/// The engine cannot write its state folder. It keeps running: what cannot
+/// be saved stays in memory and is retried every second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateProblem {
+    /// `no_space` when the disk is full, `io` for any other write failure.
+    pub code: String,
+    /// What failed, and what is held back.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+    /// When it started (ms since the Unix epoch).
+    pub since_ms: u64,
 }
 
 /// Something the host (CLI, tray app) may want to show.
@@ -147,22 +168,55 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Writes `status.json` atomically.
+/// Writes `status.json` atomically. When that fails (no room for a new file on
+/// a full disk) the old file is overwritten in place, so `specbridge status`
+/// still learns what is wrong; the error is returned either way.
 pub(crate) fn write_status(file: &Path, status: &EngineStatus, running: bool) -> Result<(), StateError> {
     let report = StatusReport { pid: std::process::id(), running, status: status.clone() };
     let bytes = serde_json::to_vec_pretty(&report).map_err(|source| StateError::Json { path: file.into(), source })?;
-    fsutil::atomic_write(file, &bytes, Some(fsutil::PRIVATE_FILE)).map_err(|e| StateError::io(file, e))
+    let error = match fsutil::atomic_write(file, &bytes, Some(fsutil::PRIVATE_FILE)) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if let Err(e) = overwrite_in_place(file, &bytes) {
+        tracing::debug!(error = %e, "cannot overwrite status.json in place either");
+    }
+    Err(StateError::io(file, error))
+}
+
+/// Rewrites an existing file from its first byte without creating anything:
+/// blocks the file already owns need no free space (ext4, xfs, tmpfs; its
+/// last block's slack too). A shorter text is padded with spaces, which JSON
+/// readers skip, so the file never needs truncating. Not atomic: a reader may
+/// see a torn file while this runs, which is why it is only the fallback.
+fn overwrite_in_place(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::fs::OpenOptions::new().write(true).open(file)?;
+    let old_len = usize::try_from(out.metadata()?.len()).unwrap_or(usize::MAX);
+    out.seek(std::io::SeekFrom::Start(0))?;
+    out.write_all(bytes)?;
+    if old_len > bytes.len() {
+        out.write_all(&vec![b' '; old_len - bytes.len()])?;
+    }
+    out.sync_data()
 }
 
 /// Rewrites `status.json` when the snapshot changes: at once for a link state
-/// change, otherwise at most once per second. Idle engines write nothing.
-pub(crate) async fn write_loop(mut rx: watch::Receiver<EngineStatus>, file: PathBuf, cancel: CancellationToken) {
+/// change, otherwise at most once per second. Idle engines write nothing. A
+/// failed write is reported to `disk` and retried every second until it works.
+pub(crate) async fn write_loop(
+    mut rx: watch::Receiver<EngineStatus>,
+    file: PathBuf,
+    disk: Arc<StateDisk>,
+    cancel: CancellationToken,
+) {
     let mut written_link: Option<LinkState> = None;
     let mut last_write = tokio::time::Instant::now() - STATUS_WRITE_INTERVAL;
+    let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             changed = rx.changed() => if changed.is_err() { return },
+            _ = crate::timing::sleep_until_opt(retry_at) => {}
         }
         // Link changes are what `specbridge status` users wait for: those go out at
         // once; anything else is coalesced.
@@ -178,8 +232,18 @@ pub(crate) async fn write_loop(mut rx: watch::Receiver<EngineStatus>, file: Path
         last_write = tokio::time::Instant::now();
         let file = file.clone();
         let written = tokio::task::spawn_blocking(move || write_status(&file, &snapshot, true)).await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!(error = %e, "cannot write status.json");
+        retry_at = None;
+        match written {
+            Ok(Ok(())) => disk.recovered(Part::Status),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot write status.json");
+                match &e {
+                    StateError::Io { source, .. } => disk.failed(Part::Status, source),
+                    StateError::Json { .. } => disk.failed_with(Part::Status, e.to_string(), false),
+                }
+                retry_at = Some(tokio::time::Instant::now() + crate::disk::RETRY_EVERY);
+            }
+            Err(_) => {}
         }
     }
 }
@@ -209,6 +273,7 @@ mod tests {
             last_error: None,
             projects: vec![],
             updated_ms: 1,
+            state_problem: None,
         };
         write_status(&paths.status_file(), &status, true).unwrap();
         let report = read_status(&paths).unwrap().unwrap();

@@ -12,7 +12,11 @@ pub struct Timing {
     /// WebSocket ping period (30 s).
     pub ping_interval: Duration,
     /// A ping without a pong for this long means the link is dead (10 s).
+    /// Nothing at all from the hub for `ping_interval + pong_timeout` is a dead
+    /// link too, checked even while a write is under way.
     pub pong_timeout: Duration,
+    /// A socket write that moves no byte for this long means the link is dead (20 s).
+    pub write_timeout: Duration,
     /// File events are batched until the folder has been quiet this long (40 ms).
     pub debounce_quiet: Duration,
     /// …but no longer than this after the first event (250 ms).
@@ -28,6 +32,7 @@ impl Default for Timing {
         Self {
             ping_interval: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(20),
             debounce_quiet: Duration::from_millis(40),
             debounce_max: Duration::from_millis(250),
             backoff_base: Duration::from_millis(500),

@@ -298,9 +298,13 @@ async fn hub_per_connection(hub_bin: &Path) {
                 app_version: "bench".into(),
             },
             projects: vec![],
+            digests: None,
         });
-        let specbridge_protocol::Frame::Text(text) = codec.encode(&hello).unwrap() else { unreachable!() };
-        ws.send(Ws::Text(text.into())).await.unwrap();
+        let frame = match codec.encode(&hello).unwrap() {
+            specbridge_protocol::Frame::Text(text) => Ws::Text(text.into()),
+            specbridge_protocol::Frame::Binary(bytes) => Ws::Binary(bytes.into()),
+        };
+        ws.send(frame).await.unwrap();
         // Wait for welcome so the session is fully set up.
         while let Some(Ok(frame)) = ws.next().await {
             if matches!(frame, Ws::Text(_) | Ws::Binary(_)) {

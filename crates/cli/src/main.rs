@@ -298,6 +298,13 @@ fn status(paths: &Paths, json: bool) -> Result<()> {
     println!("Connection:  {state}");
     println!("Hub:         {}", status.hub_url);
     println!("Queue depth: {}", status.queue_depth);
+    match &status.state_problem {
+        None => println!("State:       ok"),
+        Some(problem) => {
+            println!("State:       {} ({})", problem.message, problem.code);
+            println!("             {}", problem.hint);
+        }
+    }
     println!("Last error:  {}", status.last_error.as_deref().unwrap_or("none"));
     for project in &status.projects {
         println!(

@@ -146,3 +146,47 @@ async fn run_syncs_status_reports_and_sigterm_stops_cleanly() {
     #[cfg(not(unix))]
     child.kill().unwrap();
 }
+
+#[tokio::test]
+async fn a_full_state_folder_shows_in_specbridge_status_and_the_bridge_keeps_running() {
+    let disk = match specbridge_faults::disk::SmallDisk::mount(2 * 1024 * 1024) {
+        Ok(disk) => disk,
+        Err(specbridge_faults::HarnessError::Unsupported(why)) => return eprintln!("SKIPPED (not a pass): {why}"),
+        Err(e) => panic!("cannot mount a small disk: {e}"),
+    };
+    let dir = TempDir::new().unwrap();
+    let home = disk.path().join("home");
+    let root = dir.path().join("project");
+    leanspec_project(&root, 2);
+    let hub = TestHub::start(&dir.path().join("hub"), None).await;
+    assert!(login(&home, &hub.handle.url(), &hub.machine_token).status.success());
+    run_ok(&home, &["projects", "add", root.to_str().unwrap(), "--name", "app"]);
+    let spawn = || specbridge(&home, &["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+
+    let mut child = spawn();
+    eventually("connected", || status_has(&home, &["Connection:  connected"])).await;
+    disk.fill().unwrap();
+    // A change to save: the outbox and index cannot be written any more.
+    write(&root, "specs/003-new/README.md", "# New\n");
+    eventually("status shows the full state folder", || status_has(&home, &["State:", "is full", "free space"])).await;
+
+    // Killed and started again on the full disk (what systemd does): before
+    // the fix it exited 1 at once and was restarted every 5 s forever.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = spawn();
+    eventually("back, connected, on a full disk", || status_has(&home, &["Connection:  connected", "is full"])).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the bridge must keep running with a full state folder");
+
+    disk.free().unwrap();
+    eventually("status is ok again", || status_has(&home, &["State:       ok"])).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Whether `specbridge status` prints every one of `needles`.
+async fn status_has(home: &Path, needles: &[&str]) -> bool {
+    let out = run_ok(home, &["status"]);
+    needles.iter().all(|n| out.contains(n))
+}

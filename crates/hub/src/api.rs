@@ -46,8 +46,19 @@ pub(crate) fn routes() -> Router<Arc<HubState>> {
         })
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// `{"status":"ok"}`, or `"degraded"` with the store's problem (a full disk).
+/// Always 200: a degraded hub still serves reads, and a liveness probe that
+/// restarted it would not free any space.
+async fn healthz(State(hub): State<Arc<HubState>>) -> Json<Value> {
+    let version = env!("CARGO_PKG_VERSION");
+    match hub.health.check(hub.store.as_ref()).await {
+        None => Json(json!({ "status": "ok", "version": version, "store": { "status": "ok" } })),
+        Some(problem) => Json(json!({
+            "status": "degraded",
+            "version": version,
+            "store": { "status": problem.code, "message": problem.message, "hint": problem.hint, "since_ms": problem.since_ms },
+        })),
+    }
 }
 
 async fn list_machines(State(hub): State<Arc<HubState>>, caller: Caller) -> Result<Json<Vec<MachineRow>>, ApiError> {

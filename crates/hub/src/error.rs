@@ -39,6 +39,25 @@ pub enum HubError {
     ShutdownTimeout(std::time::Duration),
 }
 
+impl HubError {
+    /// Whether this failure is a full disk (SQLite's `SQLITE_FULL`, or
+    /// `ENOSPC` / a quota from the file system).
+    pub fn is_no_space(&self) -> bool {
+        /// SQLite's primary result code for "database or disk is full".
+        const SQLITE_FULL: i64 = 13;
+        let io_full = |e: &std::io::Error| {
+            matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        };
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => {
+                db.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| code & 0xff == SQLITE_FULL)
+            }
+            Self::Database(sqlx::Error::Io(e)) | Self::Io(e) | Self::DataDir { source: e, .. } => io_full(e),
+            _ => false,
+        }
+    }
+}
+
 /// An error answered by the REST API: the protocol's error body, with the
 /// HTTP status that matches its code.
 #[derive(Debug)]
@@ -72,6 +91,11 @@ impl ApiError {
 
 impl From<HubError> for ApiError {
     fn from(err: HubError) -> Self {
+        if err.is_no_space() {
+            tracing::warn!(error = %err, "request refused: the hub's disk is full");
+            return Self::new(ErrorCode::NoSpace, "the hub's disk is full; nothing was written")
+                .hint(crate::health::NO_SPACE_HINT);
+        }
         tracing::error!(error = %err, "request failed");
         Self::new(ErrorCode::Internal, "the hub failed to answer; see its log")
     }

@@ -12,6 +12,7 @@ mod commands;
 mod dashboard;
 mod error;
 mod events;
+mod health;
 mod limits;
 mod machines;
 mod pairing;
@@ -53,7 +54,10 @@ pub struct HubConfig {
     pub data_dir: PathBuf,
     /// Default deadline of a routed command (30 s).
     pub command_timeout: Duration,
-    /// A bridge silent this long (pings included) is dropped (90 s: three missed pings).
+    /// The hub pings a bridge it has not heard from for this long (15 s).
+    pub bridge_ping_interval: Duration,
+    /// A bridge silent this long (pongs included) is dropped and shown offline
+    /// (40 s: two unanswered pings, and within the 45 s dead-link target).
     pub bridge_idle_timeout: Duration,
     /// Time a new bridge connection has to send `hello` (10 s).
     pub hello_timeout: Duration,
@@ -73,7 +77,8 @@ impl HubConfig {
         Self {
             data_dir: data_dir.into(),
             command_timeout: Duration::from_secs(30),
-            bridge_idle_timeout: Duration::from_secs(90),
+            bridge_ping_interval: Duration::from_secs(15),
+            bridge_idle_timeout: Duration::from_secs(40),
             hello_timeout: Duration::from_secs(10),
             updates_dir: None,
             queue_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -143,12 +148,18 @@ impl std::fmt::Debug for HubHandle {
 /// Returns once the hub accepts connections.
 pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Result<HubHandle, HubError> {
     let sqlite = SqliteStore::open(&config.data_dir).await?;
-    sqlite.mark_all_offline().await?;
+    match sqlite.mark_all_offline().await {
+        // A hub on a full disk still starts and serves reads; presence is
+        // taken from live sessions anyway (the router), not this flag.
+        Err(err) if err.is_no_space() => sqlite.health().observe(&err),
+        other => other?,
+    }
     let addr = listener.local_addr()?;
     let limits = limits::Limiters::new(config.limits.clone());
     let state = Arc::new(HubState {
         config,
         store: Arc::new(sqlite.clone()),
+        health: sqlite.health(),
         router: CommandRouter::default(),
         events: events::EventBus::default(),
         sessions: auth::Sessions::default(),

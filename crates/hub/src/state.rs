@@ -29,6 +29,8 @@ pub(crate) struct Stats {
 pub(crate) struct HubState {
     pub(crate) config: HubConfig,
     pub(crate) store: Arc<dyn Store>,
+    /// Whether the store accepts writes (`/healthz`).
+    pub(crate) health: Arc<crate::health::StoreHealth>,
     pub(crate) router: CommandRouter,
     /// What happened, for dashboards.
     pub(crate) events: EventBus,

@@ -59,9 +59,11 @@ pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// inflate past this is rejected without allocating past it.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
-/// Messages whose JSON is at least this long are sent as zstd binary frames.
-/// Below it, compression costs more than it saves.
-pub const COMPRESS_THRESHOLD: usize = 512;
+/// Messages whose JSON is at least this long are sent as zstd binary frames
+/// (when that is smaller). Below it, zstd's frame header eats the gain. 128
+/// rather than 512 since the reconnect budget (design §7: <= 1 KB per
+/// project): `hello` and `welcome` shrink by a quarter (docs/benchmarks.md).
+pub const COMPRESS_THRESHOLD: usize = 128;
 
 /// Raw bytes of file content carried by one `file-upsert` message. Larger files
 /// are chunked. Chosen so that the worst-case JSON escaping (2x for text, 4/3

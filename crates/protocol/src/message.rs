@@ -79,6 +79,12 @@ pub struct Hello {
     pub machine: MachineInfo,
     /// The projects the bridge serves.
     pub projects: Vec<ProjectInfo>,
+    /// Each project's digest, sent only when the bridge has no event waiting
+    /// for the hub: a hub that compares them answers in
+    /// [`Welcome::in_sync`], and a reconnect with nothing changed costs no
+    /// `digest` / `in-sync` round of its own. Older hubs ignore the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<Vec<Digest>>,
 }
 
 /// A machine as the bridge describes itself.
@@ -129,6 +135,12 @@ pub struct Welcome {
     /// clock whatever its own says. Absent from older hubs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_time_ms: Option<u64>,
+    /// Present when the hub compared the digests of `hello`: the projects
+    /// that matched. Each other project it got a digest for is followed by a
+    /// `want-manifest` right after this message. Absent (an older hub, or no
+    /// digests in `hello`): the bridge sends `digest` messages as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sync: Option<Vec<String>>,
 }
 
 /// The full project list, replacing the one sent in `hello`.

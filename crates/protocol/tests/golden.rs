@@ -34,8 +34,39 @@ fn hello_and_welcome() {
                 layout: Layout::LeanSpec,
                 read_only: false,
             }],
+            digests: None,
         }),
         r#"{"type":"hello","protocol":1,"min_protocol":1,"capabilities":["zstd"],"machine":{"id":"m1","name":"Work MacBook","os":"macos","arch":"aarch64","app_version":"0.1.0"},"projects":[{"id":"app","name":"app","layout":"leanspec","read_only":false}]}"#,
+    );
+    // With digests (nothing waiting in the outbox), and the welcome that answers them.
+    golden(
+        Message::Hello(Hello {
+            protocol: 1,
+            min_protocol: 1,
+            capabilities: vec![],
+            machine: MachineInfo {
+                id: "m1".into(),
+                name: "n".into(),
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                app_version: "0.1.0".into(),
+            },
+            projects: vec![],
+            digests: Some(vec![Digest { project: "app".into(), digest: "d".into(), files: 3 }]),
+        }),
+        r#"{"type":"hello","protocol":1,"min_protocol":1,"capabilities":[],"machine":{"id":"m1","name":"n","os":"linux","arch":"x86_64","app_version":"0.1.0"},"projects":[],"digests":[{"project":"app","digest":"d","files":3}]}"#,
+    );
+    golden(
+        Message::Welcome(Welcome {
+            protocol: 1,
+            capabilities: vec![],
+            session: "s2".into(),
+            last_seq: 7,
+            server: "h".into(),
+            hub_time_ms: None,
+            in_sync: Some(vec!["app".into()]),
+        }),
+        r#"{"type":"welcome","protocol":1,"capabilities":[],"session":"s2","last_seq":7,"server":"h","in_sync":["app"]}"#,
     );
     golden(
         Message::Welcome(Welcome {
@@ -45,6 +76,7 @@ fn hello_and_welcome() {
             last_seq: 41,
             server: "specbridge-hub/0.1.0".into(),
             hub_time_ms: Some(1_764_000_000_000),
+            in_sync: None,
         }),
         r#"{"type":"welcome","protocol":1,"capabilities":["zstd","batch"],"session":"s1","last_seq":41,"server":"specbridge-hub/0.1.0","hub_time_ms":1764000000000}"#,
     );

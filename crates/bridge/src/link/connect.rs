@@ -1,7 +1,9 @@
 //! Dialling the hub: URL, bearer token, WebSocket limits, and telling a 401
 //! (stop, no retry storm) from any other failure (retry with backoff).
 
+use super::liveness::{Activity, Metered};
 use crate::vault::Token;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -9,8 +11,9 @@ use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode, Uri}
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// The WebSocket to the hub.
-pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The WebSocket to the hub, over a socket that records its progress
+/// (see [`super::liveness`]).
+pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<Metered<TcpStream>>>;
 
 /// Largest frame and message the WebSocket layer accepts. The codec's own limit
 /// is 1 MiB; this outer bound stops a hostile peer before the codec sees it.
@@ -135,14 +138,15 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(WS_MAX_BYTES))
 }
 
-/// Dials the hub with the bearer token.
+/// Dials the hub with the bearer token. The TCP connection is made here rather
+/// than by tokio-tungstenite so that it can be wrapped in [`Metered`]: the
+/// returned [`Activity`] tells the session when bytes last moved.
 pub(crate) async fn connect(
     url: &str,
     token: &Token,
     tls: &mut Tls,
     within: Duration,
-) -> Result<WsStream, ConnectError> {
-    use tokio_tungstenite::tungstenite::Error as WsError;
+) -> Result<(WsStream, Arc<Activity>), ConnectError> {
     let mut request = url.into_client_request().map_err(|e| ConnectError::Network(e.to_string()))?;
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
         .map_err(|_| ConnectError::Network("the token holds characters that cannot go in a header".into()))?;
@@ -151,32 +155,58 @@ pub(crate) async fn connect(
     request
         .headers_mut()
         .insert(header::USER_AGENT, HeaderValue::from_static(concat!("specbridge/", env!("CARGO_PKG_VERSION"))));
-    #[cfg(feature = "tls")]
-    let attempt = {
-        let connector = tls.connector_for(url).await?;
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config()), true, Some(connector))
-    };
-    #[cfg(not(feature = "tls"))]
-    let attempt = {
-        let _ = tls;
-        tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
+    let activity = Activity::new();
+    let attempt = async {
+        let tcp = dial(request.uri()).await?;
+        let stream = Metered::new(tcp, Arc::clone(&activity));
+        #[cfg(feature = "tls")]
+        {
+            let connector = tls.connector_for(url).await?;
+            tokio_tungstenite::client_async_tls_with_config(request, stream, Some(ws_config()), Some(connector))
+                .await
+                .map_err(handshake_error)
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = tls;
+            tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), Some(ws_config()))
+                .await
+                .map_err(handshake_error)
+        }
     };
     match tokio::time::timeout(within, attempt).await {
         Err(_) => Err(ConnectError::Timeout(within)),
-        Ok(Ok((ws, _response))) => Ok(ws),
-        Ok(Err(WsError::Http(response))) if response.status() == StatusCode::UNAUTHORIZED => {
-            Err(ConnectError::Unauthorized)
-        }
-        Ok(Err(WsError::Http(response))) => {
+        Ok(Ok((ws, _response))) => Ok((ws, activity)),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+/// Opens the TCP connection to the URI's host and port, Nagle off (every
+/// frame on the link is latency-sensitive).
+async fn dial(uri: &Uri) -> Result<TcpStream, ConnectError> {
+    let host = uri.host().ok_or_else(|| ConnectError::Network("the hub URL has no host".into()))?;
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+    // A bracketed IPv6 literal ("[::1]") is what `host:port` parsing expects.
+    let tcp = TcpStream::connect(format!("{host}:{port}")).await.map_err(|e| ConnectError::Network(e.to_string()))?;
+    tcp.set_nodelay(true).map_err(|e| ConnectError::Network(e.to_string()))?;
+    Ok(tcp)
+}
+
+/// Sorts a failed upgrade: 401 (stop retrying), another HTTP status, or a network failure.
+fn handshake_error(error: tokio_tungstenite::tungstenite::Error) -> ConnectError {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error {
+        WsError::Http(response) if response.status() == StatusCode::UNAUTHORIZED => ConnectError::Unauthorized,
+        WsError::Http(response) => {
             let detail = response
                 .body()
                 .as_deref()
                 .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
                 .and_then(|v| v["error"]["message"].as_str().map(|m| format!(": {m}")))
                 .unwrap_or_default();
-            Err(ConnectError::Http { status: response.status().as_u16(), detail })
+            ConnectError::Http { status: response.status().as_u16(), detail }
         }
-        Ok(Err(e)) => Err(ConnectError::Network(e.to_string())),
+        e => ConnectError::Network(e.to_string()),
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod backoff;
 pub(crate) mod connect;
+mod liveness;
 mod session;
 mod upload;
 
@@ -90,6 +91,10 @@ pub(crate) async fn run(ctx: LinkCtx) {
     let mut tls = connect::Tls::default();
     loop {
         ctx.set_state(LinkState::Connecting);
+        let started = tokio::time::Instant::now();
+        // Set for a session that reached `welcome`: its length says nothing
+        // about how soon to dial again.
+        let mut welcomed = false;
         let attempt = tokio::select! {
             _ = ctx.cancel.cancelled() => break,
             attempt = connect::connect(&ctx.url, &ctx.token, &mut tls, CONNECT_TIMEOUT) => attempt,
@@ -112,8 +117,8 @@ pub(crate) async fn run(ctx: LinkCtx) {
                 }
             }
             Err(e) => e.to_string(),
-            Ok(ws) => {
-                let end = session::run(ws, &ctx).await;
+            Ok((ws, activity)) => {
+                let end = session::run(ws, activity, &ctx).await;
                 if end.reason.is_cancelled() {
                     break;
                 }
@@ -122,17 +127,25 @@ pub(crate) async fn run(ctx: LinkCtx) {
                     backoff.reset();
                     continue;
                 }
-                // A session that worked proves the hub is fine: come back fast.
-                // A hub that sends garbage does not earn a fast retry.
-                if end.welcomed && !end.reason.is_protocol_error() {
+                // A hub that answered `hello` was up: come back fast, however the
+                // session ended. A crashed hub leaves no close frame, and
+                // counting that as a failure doubled the delay at every crash.
+                if end.welcomed {
                     backoff.reset();
+                    welcomed = true;
                 }
                 end.reason.to_string()
             }
         };
         tracing::warn!(error = %error, "link down");
         ctx.set_error(Some(error));
-        let delay = backoff.next_delay();
+        // The backoff spaces the *starts* of attempts: one that hung until its
+        // timeout (a black-holed hub) has waited already, so when it fails
+        // (the path heals and the dial is reset) the next dial goes at once.
+        let mut delay = backoff.next_delay();
+        if !welcomed {
+            delay = delay.saturating_sub(started.elapsed());
+        }
         ctx.set_state(LinkState::Offline { retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX) });
         tokio::select! {
             _ = ctx.cancel.cancelled() => break,

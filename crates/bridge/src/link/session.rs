@@ -6,8 +6,13 @@
 //! checks them first and sends outbox data one frame at a time, so a response
 //! never waits behind more than one frame. Unacknowledged outbox data is capped
 //! by an in-flight window.
+//!
+//! Frames are read by a task of their own ([`liveness::read_loop`]), and every
+//! write is raced against the dead-link signals ([`liveness`]), so a write
+//! blocked on a stalled socket cannot hide a dead link.
 
 use super::connect::WsStream;
+use super::liveness::{self, Activity, Inbound};
 use super::upload::{OutFrame, Packer};
 use super::LinkCtx;
 use crate::core::{CoreGone, CoreMsg};
@@ -24,9 +29,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tokio_util::sync::CancellationToken;
 
 /// How long a close frame may take to go out before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -46,6 +53,9 @@ const MAX_CONCURRENT_COMMANDS: usize = 16;
 
 /// Progress messages, and answers, queued for sending.
 const RESPONSE_QUEUE: usize = 64;
+
+/// Frames read ahead of the session loop (acks and pings, mostly).
+const INBOUND_QUEUE: usize = 64;
 
 /// A wall clock that ran this much further than the monotonic clock between two
 /// heartbeats means the machine slept.
@@ -70,6 +80,10 @@ pub(crate) enum EndReason {
     Closed(String),
     #[error("no pong from the hub within {0:?}; the connection is dead")]
     PongTimeout(Duration),
+    #[error("nothing from the hub for {0:?}; the connection is dead")]
+    Silent(Duration),
+    #[error("a write to the hub made no progress for {0:?}; the connection is dead")]
+    WriteStalled(Duration),
     #[error("no welcome from the hub within {0:?}")]
     HandshakeTimeout(Duration),
     #[error("protocol error: {0}")]
@@ -90,10 +104,6 @@ impl EndReason {
     pub(crate) fn is_reconnect(&self) -> bool {
         matches!(self, Self::Reconnect)
     }
-
-    pub(crate) fn is_protocol_error(&self) -> bool {
-        matches!(self, Self::Protocol(_) | Self::Hub(_))
-    }
 }
 
 impl From<CoreGone> for EndReason {
@@ -103,15 +113,33 @@ impl From<CoreGone> for EndReason {
 }
 
 type Sink = SplitSink<WsStream, WsMessage>;
-type Stream = futures_util::stream::SplitStream<WsStream>;
+type Stream = mpsc::Receiver<Inbound>;
 
-/// Runs one session to its end.
-pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
-    let (sink, mut stream) = ws.split();
+/// Runs one session to its end. `activity` is the socket's progress record
+/// (from [`super::connect::connect`]).
+pub(crate) async fn run(ws: WsStream, activity: Arc<Activity>, ctx: &LinkCtx) -> SessionEnd {
+    let (sink, frames) = ws.split();
     let (progress_tx, mut progress_rx) = mpsc::channel(RESPONSE_QUEUE);
     let (answer_tx, mut answer_rx) = mpsc::channel(RESPONSE_QUEUE);
+    let (inbound_tx, mut stream) = mpsc::channel(INBOUND_QUEUE);
+    let dead = CancellationToken::new();
+    let reader_stop = ctx.cancel.child_token();
+    let silence = ctx.timing.ping_interval + ctx.timing.pong_timeout;
+    ctx.tracker.spawn(liveness::read_loop(
+        frames,
+        inbound_tx,
+        Arc::clone(&activity),
+        silence,
+        dead.clone(),
+        reader_stop.clone(),
+    ));
+    // Stops the reader however this function returns.
+    let _reader = reader_stop.drop_guard();
     let mut session = Session {
         ctx,
+        activity,
+        dead,
+        silence,
         sink,
         codec: Codec::default(),
         packer: Packer::default(),
@@ -144,11 +172,18 @@ pub(crate) async fn run(ws: WsStream, ctx: &LinkCtx) -> SessionEnd {
         // Best effort, and bounded: a dead socket must not delay the reconnect.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.sink.close()).await;
     }
+    let (bytes_in, bytes_out) = session.activity.bytes();
+    tracing::debug!(bytes_in, bytes_out, "session ended (TCP payload bytes)");
     SessionEnd { welcomed: true, reason }
 }
 
 struct Session<'a> {
     ctx: &'a LinkCtx,
+    /// The socket's progress (bytes moved, and when).
+    activity: Arc<Activity>,
+    /// Cancelled by the reader when the hub has been silent for `silence`.
+    dead: CancellationToken,
+    silence: Duration,
     sink: Sink,
     codec: Codec,
     packer: Packer,
@@ -173,13 +208,18 @@ struct Session<'a> {
 
 impl Session<'_> {
     async fn handshake(&mut self, stream: &mut Stream) -> Result<Welcome, EndReason> {
-        self.send(&Message::Hello(self.ctx.hello.clone())).await?;
+        let mut hello = self.ctx.hello.clone();
+        // Nothing queued: the digests can go with `hello`, and a hub that
+        // compares them answers in the welcome (docs/protocol.md).
+        hello.digests = self.ctx.core.digests(0).await?;
+        let sent_digests = hello.digests.is_some();
+        self.send(&Message::Hello(hello)).await?;
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         loop {
             let frame = tokio::select! {
                 _ = self.ctx.cancel.cancelled() => return Err(EndReason::Cancelled),
                 _ = tokio::time::sleep_until(deadline) => return Err(EndReason::HandshakeTimeout(HANDSHAKE_TIMEOUT)),
-                frame = stream.next() => frame,
+                frame = stream.recv() => self.received(frame)?,
             };
             let Some(message) = self.decode(frame).await? else { continue };
             match message {
@@ -189,6 +229,16 @@ impl Session<'_> {
                             "the hub chose protocol {}, this bridge speaks {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION}",
                             welcome.protocol
                         )));
+                    }
+                    if let (true, Some(in_sync)) = (sent_digests, &welcome.in_sync) {
+                        // Every project was answered: in sync, or a want-manifest follows.
+                        self.digests_sent = true;
+                        for project in in_sync {
+                            let _ = self
+                                .ctx
+                                .events
+                                .send(EngineEvent::Synced { project: project.clone(), seq: welcome.last_seq });
+                        }
                     }
                     return Ok(welcome);
                 }
@@ -228,7 +278,11 @@ impl Session<'_> {
                     drop(in_flight);
                     sent
                 }
-                frame = stream.next() => {
+                frame = stream.recv() => {
+                    let frame = match self.received(frame) {
+                        Ok(frame) => frame,
+                        Err(reason) => return reason,
+                    };
                     // Any frame proves the connection is alive.
                     pong_deadline = None;
                     match self.decode(frame).await {
@@ -238,6 +292,7 @@ impl Session<'_> {
                     }
                 }
                 _ = crate::timing::sleep_until_opt(pong_deadline) => Err(EndReason::PongTimeout(timing.pong_timeout)),
+                _ = self.dead.cancelled() => Err(EndReason::Silent(self.silence)),
                 // `run` sends the close frame, bounded: the socket may be dead.
                 Ok(()) = reconnect.changed() => Err(EndReason::Reconnect),
                 _ = ping.tick() => {
@@ -246,8 +301,11 @@ impl Session<'_> {
                         tracing::info!(?wall, ?mono, "the clock jumped (sleep/wake?); checking the link now");
                     }
                     last_tick = (Instant::now(), SystemTime::now());
+                    let sent = self.send_message(WsMessage::Ping(Default::default())).await;
+                    // Timed from when the ping left: a ping that waited behind a
+                    // slow frame is not the hub's delay.
                     pong_deadline.get_or_insert(Instant::now() + timing.pong_timeout);
-                    self.sink.send(WsMessage::Ping(Default::default())).await.map_err(network)
+                    sent
                 }
                 changed = head.changed() => match changed {
                     Ok(()) => {
@@ -264,11 +322,26 @@ impl Session<'_> {
         }
     }
 
+    /// What the reader handed over; `Err` once it has stopped (the stream
+    /// ended, or the hub fell silent).
+    fn received(&self, frame: Option<Inbound>) -> Result<Inbound, EndReason> {
+        match frame {
+            Some(frame) => Ok(frame),
+            None if self.dead.is_cancelled() => Err(EndReason::Silent(self.silence)),
+            None => Err(EndReason::Network("the connection closed".into())),
+        }
+    }
+
     /// Decodes one received WebSocket message. `Ok(None)` for control frames.
     /// An undecodable frame gets an `error` and a close, and ends the session.
-    async fn decode(&mut self, frame: Option<Result<WsMessage, WsError>>) -> Result<Option<Message>, EndReason> {
+    async fn decode(&mut self, frame: Inbound) -> Result<Option<Message>, EndReason> {
         let decoded = match frame {
             None => return Err(EndReason::Network("the connection closed".into())),
+            // A hub that crashed (kill -9, power loss) leaves no close frame:
+            // that is a lost connection, not a misbehaving hub.
+            Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                return Err(EndReason::Network("the hub went away without closing (crashed?)".into()))
+            }
             Some(Err(WsError::Capacity(e))) => {
                 let reason = format!("frame over the 2 MiB limit: {e}");
                 self.close(CloseCode::Size, "frame too large").await;
@@ -455,15 +528,25 @@ impl Session<'_> {
         self.send_frame(frame).await
     }
 
-    /// Sends a frame; a stalled socket cannot hold up shutdown.
+    /// Sends a frame.
     async fn send_frame(&mut self, frame: Frame) -> Result<(), EndReason> {
         let message = match frame {
             Frame::Text(text) => WsMessage::Text(text.into()),
             Frame::Binary(bytes) => WsMessage::Binary(bytes.into()),
         };
+        self.send_message(message).await
+    }
+
+    /// Writes one WebSocket message. A stalled socket cannot hold the session:
+    /// the write gives up when it moves no byte for the write timeout, when
+    /// the reader finds the hub silent, or when the engine stops.
+    async fn send_message(&mut self, message: WsMessage) -> Result<(), EndReason> {
+        let limit = self.ctx.timing.write_timeout;
         tokio::select! {
             sent = self.sink.send(message) => sent.map_err(network),
             _ = self.ctx.cancel.cancelled() => Err(EndReason::Cancelled),
+            _ = self.dead.cancelled() => Err(EndReason::Silent(self.silence)),
+            _ = liveness::write_stalled(&self.activity, limit) => Err(EndReason::WriteStalled(limit)),
         }
     }
 

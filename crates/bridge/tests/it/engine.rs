@@ -167,3 +167,61 @@ async fn the_engine_refuses_to_share_its_own_home() {
     assert!(error.to_string().contains("SPECBRIDGE_HOME"), "{error}");
     assert_eq!(hub.with(|s| s.hellos.len()), 0, "nothing was served");
 }
+
+#[tokio::test]
+async fn temp_files_left_by_a_killed_bridge_are_swept_at_start() {
+    use std::time::{Duration, SystemTime};
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 1);
+    // What `kill -9` between a temp file's creation and its rename leaves:
+    // names exactly as the bridge makes them, from a minute ago.
+    let old = SystemTime::now() - Duration::from_secs(60);
+    let age = |path: &std::path::Path| {
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+    };
+    let ours = [
+        bridge.root.join("specs/001-feature/.README.md.0123456789abcdef.specbridge-tmp"),
+        bridge.root.join("specs/.new.md.fedcba9876543210.specbridge-tmp"),
+        bridge.paths.state_dir.join(".outbox.json.00000000deadbeef.specbridge-tmp"),
+    ];
+    // Not ours, or not where we write: left alone.
+    let others = [
+        bridge.root.join("specs/001-feature/.notes.md.specbridge-tmp"),
+        bridge.root.join("specs/001-feature/notes.specbridge-tmp"),
+        bridge.root.join("docs/.README.md.0123456789abcdef.specbridge-tmp"),
+    ];
+    std::fs::create_dir_all(&bridge.paths.state_dir).unwrap();
+    for path in ours.iter().chain(&others) {
+        write(path.parent().unwrap(), path.file_name().unwrap().to_str().unwrap(), "half a file");
+        age(path);
+    }
+    // A symlink with our name, pointing at a file of the user's outside the roots.
+    let precious = bridge.root.join("precious.md");
+    std::fs::write(&precious, "keep").unwrap();
+    let link = bridge.root.join("specs/.x.md.0123456789abcdef.specbridge-tmp");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&precious, &link).unwrap();
+    // A fresh one may belong to a writer at work right now: it goes once old enough.
+    let young = bridge.root.join("specs/.y.md.aaaaaaaaaaaaaaaa.specbridge-tmp");
+    write(&bridge.root, "specs/.y.md.aaaaaaaaaaaaaaaa.specbridge-tmp", "in progress");
+
+    let engine = bridge.start(fast()).await;
+    connected(&engine).await;
+    for path in &ours {
+        assert!(!path.exists(), "{} was not swept", path.display());
+    }
+    for path in &others {
+        assert!(path.exists(), "{} must stay", path.display());
+    }
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+    #[cfg(unix)]
+    assert!(link.symlink_metadata().is_ok(), "a symlink is never removed or followed");
+    assert!(young.exists(), "a temp file younger than 5 s is left for now");
+    eventually("the young temp file swept once old enough", Duration::from_secs(10), || !young.exists()).await;
+    // No temp file ever reached the hub (a plain file that merely ends like one is the user's).
+    assert_eq!(
+        hub.paths("app"),
+        vec!["specs/001-feature/README.md".to_owned(), "specs/001-feature/notes.specbridge-tmp".to_owned()]
+    );
+    engine.shutdown(PATIENCE).await.unwrap();
+}

@@ -35,6 +35,8 @@ pub enum Push {
     Raw(Ws),
     /// Stop reading the socket (so pings go unanswered).
     Freeze,
+    /// Drop the connection without a close frame, as a killed hub does.
+    Crash,
 }
 
 #[derive(Debug, Default)]
@@ -148,7 +150,7 @@ async fn serve(tcp: tokio::net::TcpStream, state: Arc<Mutex<State>>, mode: Mode)
                     Some(Push::Message(m)) => { let _ = sink.send(encode(&codec, &m)).await; }
                     Some(Push::Raw(raw)) => { let _ = sink.send(raw).await; }
                     Some(Push::Freeze) => frozen = true,
-                    None => return,
+                    Some(Push::Crash) | None => return,
                 }
                 continue;
             }
@@ -186,6 +188,8 @@ async fn serve(tcp: tokio::net::TcpStream, state: Arc<Mutex<State>>, mode: Mode)
                         last_seq: s.last_seq,
                         server: "test-hub".into(),
                         hub_time_ms: Some(now_ms()),
+                        // An older hub: the bridge must send `digest` after the outbox.
+                        in_sync: None,
                     }));
                 }
                 Message::FileUpsert(u) => {

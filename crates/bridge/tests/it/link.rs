@@ -225,6 +225,28 @@ async fn going_away_reconnects_within_a_second() {
 }
 
 #[tokio::test]
+async fn backoff_reset_after_a_hub_crash_without_close_frame() {
+    let hub = TestHub::start(Mode::Normal).await;
+    let bridge = Bridge::new(&hub.url(), 1);
+    // Production backoff (0.5 s base, 30 s cap). Before the fix a crash (no
+    // close frame) counted as a protocol error and skipped the reset, so the
+    // eighth crash in a row waited up to 30 s.
+    let engine = bridge.start(Timing::default()).await;
+    connected(&engine).await;
+    let mut delays = Vec::new();
+    for crash in 1..=8 {
+        let kicked = Instant::now();
+        hub.push(Push::Crash);
+        eventually("back after the crash", Duration::from_secs(3), || hub.with(|s| s.sessions) == crash + 1).await;
+        connected(&engine).await;
+        delays.push(kicked.elapsed());
+    }
+    println!("reconnect delays after eight crashes in a row: {delays:?}");
+    assert!(delays.iter().all(|d| *d < Duration::from_secs(3)), "{delays:?}");
+    engine.shutdown(PATIENCE).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_silent_hub_is_detected_by_the_heartbeat() {
     let hub = TestHub::start(Mode::Normal).await;
     let bridge = Bridge::new(&hub.url(), 1);

@@ -134,6 +134,13 @@ impl From<CodecError> for Fatal {
 
 impl From<crate::HubError> for Fatal {
     fn from(err: crate::HubError) -> Self {
+        if err.is_no_space() {
+            // The bridge keeps what was not acked and sends it again later.
+            tracing::warn!(error = %err, "store full during a bridge session");
+            let error = ErrorBody::new(ErrorCode::NoSpace, "the hub's disk is full; nothing was stored")
+                .with_hint(crate::health::NO_SPACE_HINT);
+            return Self { error, close: 1011 };
+        }
         tracing::error!(error = %err, "store failed during a bridge session");
         Self { error: ErrorBody::new(ErrorCode::Internal, "the hub could not store the change"), close: 1011 }
     }
@@ -165,7 +172,7 @@ async fn opening(hub: &HubState, socket: &mut WebSocket, codec: &Codec) -> Openi
 
 async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) {
     let codec = Codec::default();
-    let hello = match opening(&hub, &mut socket, &codec).await {
+    let mut hello = match opening(&hub, &mut socket, &codec).await {
         Opening::Hello(hello) => hello,
         Opening::Refuse(fatal) => return reject(&mut socket, &hub, fatal).await,
         Opening::Stopping => return close(&mut socket, 1001, "hub restarting").await,
@@ -181,17 +188,25 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
         match hub.store.bind_token(&principal.token_id, &hello.machine.id).await {
             Ok(true) => {}
             Ok(false) => return reject(&mut socket, &hub, token_taken()).await,
-            Err(err) => return reject(&mut socket, &hub, err.into()).await,
+            Err(err) => {
+                hub.health.observe(&err);
+                return reject(&mut socket, &hub, err.into()).await;
+            }
         }
     }
     let connected = match hub.store.machine_connected(&principal, &hello.machine, &hello.projects, now_ms()).await {
         Ok(connected) => connected,
         Err(crate::HubError::MachineTaken(_)) => return reject(&mut socket, &hub, token_taken()).await,
-        Err(err) => return reject(&mut socket, &hub, err.into()).await,
+        Err(err) => {
+            hub.health.observe(&err);
+            return reject(&mut socket, &hub, err.into()).await;
+        }
     };
     let last_seq = connected.last_seq;
 
-    let session_id = uuid::Uuid::new_v4().simple().to_string();
+    // 64 random bits tell sessions apart in logs and in the router; a full
+    // UUID would cost 16 more bytes on every reconnect.
+    let session_id = format!("{:016x}", rand::random::<u64>());
     let (tx, mut rx) = mpsc::channel(MAILBOX);
     hub.router.register(&hello.machine.id, &session_id, &principal.token_id, tx);
     hub.events.publish(HubEvent::MachineOnline { machine: hello.machine.id.clone() });
@@ -205,26 +220,42 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
         codec,
         sync: sync::SyncState::new(hello.projects.iter().map(|p| p.id.clone()).collect(), last_seq),
     };
-    let welcome = Message::Welcome(Welcome {
-        protocol: PROTOCOL_VERSION.min(hello.protocol),
-        capabilities: CAPABILITIES
-            .iter()
-            .filter(|c| hello.capabilities.iter().any(|h| h == *c))
-            .map(|c| (*c).to_owned())
-            .collect(),
-        session: session_id.clone(),
-        last_seq,
-        server: format!("specbridge-hub/{}", env!("CARGO_PKG_VERSION")),
-        hub_time_ms: u64::try_from(now_ms()).ok(),
-    });
-    drop(hello);
-    let ended = match send(&mut socket, &hub, &session.codec, &welcome).await {
-        Ok(()) => {
-            // Commands waiting for this machine go out once it has its welcome.
-            crate::commands::machine_online(&hub, &session.machine);
-            session.pump(&mut socket, &mut rx).await
+    // Digests in `hello` (the bridge had nothing queued) are answered in the
+    // welcome itself: a reconnect with nothing changed is hello + welcome.
+    let answered = match hello.digests.take() {
+        Some(digests) => session.hello_digests(&digests).await.map(|(in_sync, wants)| (Some(in_sync), wants)),
+        None => Ok((None, Vec::new())),
+    };
+    let ended = match answered {
+        Err(fatal) => session.fail(&mut socket, fatal).await,
+        Ok((in_sync, wants)) => {
+            let welcome = Message::Welcome(Welcome {
+                protocol: PROTOCOL_VERSION.min(hello.protocol),
+                capabilities: CAPABILITIES
+                    .iter()
+                    .filter(|c| hello.capabilities.iter().any(|h| h == *c))
+                    .map(|c| (*c).to_owned())
+                    .collect(),
+                session: session_id.clone(),
+                last_seq,
+                server: format!("specbridge-hub/{}", env!("CARGO_PKG_VERSION")),
+                hub_time_ms: u64::try_from(now_ms()).ok(),
+                in_sync,
+            });
+            drop(hello);
+            let mut opened = send(&mut socket, &hub, &session.codec, &welcome).await;
+            for want in &wants {
+                opened = opened.and(send(&mut socket, &hub, &session.codec, want).await);
+            }
+            match opened {
+                Ok(()) => {
+                    // Commands waiting for this machine go out once it has its welcome.
+                    crate::commands::machine_online(&hub, &session.machine);
+                    session.pump(&mut socket, &mut rx).await
+                }
+                Err(()) => None,
+            }
         }
-        Err(()) => None,
     };
     if let Some((code, reason)) = ended {
         close(&mut socket, code, reason).await;
@@ -278,23 +309,41 @@ fn check_hello(hello: &Hello, principal: &Principal) -> Result<(), Fatal> {
 impl Session {
     /// Runs until the socket closes, the hub stops, the bridge falls silent,
     /// or the router closes the session. Returns the close to send, if any.
+    ///
+    /// Liveness: one timer. When the bridge has said nothing for the ping
+    /// interval the hub pings it; when it has said nothing (pongs included)
+    /// for the idle timeout, the session ends and the machine shows offline.
+    /// What the hub sends does not count: a bridge that only listens may be
+    /// dead. Every send is bounded by the same silence deadline, so a write
+    /// blocked on a dead socket cannot keep the machine "online" either.
     async fn pump(&mut self, socket: &mut WebSocket, rx: &mut mpsc::Receiver<Outgoing>) -> Option<(u16, &'static str)> {
         let idle = self.hub.config.bridge_idle_timeout;
-        // One timer reset on every frame received (pings included): what the
-        // hub sends does not count, a bridge that only listens may be dead.
-        let silence = tokio::time::sleep(idle);
-        tokio::pin!(silence);
+        let ping_every = self.hub.config.bridge_ping_interval.min(idle);
+        let mut heard = tokio::time::Instant::now();
+        let timer = tokio::time::sleep(ping_every);
+        tokio::pin!(timer);
         let mut presence_at = Instant::now();
         loop {
             tokio::select! {
                 () = self.hub.cancel.cancelled() => return Some((1001, "hub restarting")),
-                () = &mut silence => {
-                    tracing::info!(machine = %self.machine, "dropping a silent bridge");
-                    return Some((1000, "idle timeout"));
+                () = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    if now >= heard + idle {
+                        tracing::info!(machine = %self.machine, "dropping a silent bridge");
+                        return Some((1000, "idle timeout"));
+                    }
+                    if now >= heard + ping_every {
+                        let ping = Ws::Ping(Default::default());
+                        if tokio::time::timeout_at(heard + idle, socket.send(ping)).await.map_or(true, |r| r.is_err()) {
+                            return None;
+                        }
+                    }
+                    let next = if now >= heard + ping_every { now + ping_every } else { heard + ping_every };
+                    timer.as_mut().reset(next.min(heard + idle));
                 }
                 out = rx.recv() => match out {
                     Some(Outgoing::Message(message)) => {
-                        if send(socket, &self.hub, &self.codec, &message).await.is_err() {
+                        if send_by(socket, &self.hub, &self.codec, &message, heard + idle).await.is_err() {
                             return None;
                         }
                     }
@@ -307,7 +356,7 @@ impl Session {
                         Some(Err(error)) => return self.read_failed(socket, error).await,
                         Some(Ok(frame)) => frame,
                     };
-                    silence.as_mut().reset(tokio::time::Instant::now() + idle);
+                    heard = tokio::time::Instant::now();
                     if presence_at.elapsed() >= PRESENCE_EVERY {
                         presence_at = Instant::now();
                         if let Err(err) = self.hub.store.set_presence(&self.machine, true, now_ms()).await {
@@ -324,7 +373,7 @@ impl Session {
                         Err(fatal) => return self.fail(socket, fatal).await,
                     };
                     for reply in replies {
-                        if send(socket, &self.hub, &self.codec, &reply).await.is_err() {
+                        if send_by(socket, &self.hub, &self.codec, &reply, heard + idle).await.is_err() {
                             return None;
                         }
                     }
@@ -344,6 +393,9 @@ impl Session {
     }
 
     async fn fail(&self, socket: &mut WebSocket, fatal: Fatal) -> Option<(u16, &'static str)> {
+        if fatal.error.code == ErrorCode::NoSpace {
+            self.hub.health.mark_no_space(fatal.error.message.clone());
+        }
         tracing::warn!(machine = %self.machine, code = %fatal.error.code, error = ?fatal.error.message, "closing bridge session");
         let _ = send(socket, &self.hub, &self.codec, &Message::Error(fatal.error)).await;
         Some((fatal.close, "protocol error"))
@@ -411,6 +463,17 @@ fn count_in(hub: &HubState, len: usize) {
 
 /// Encodes and sends one message. `Err` means the socket is gone (or stuck).
 async fn send(socket: &mut WebSocket, hub: &HubState, codec: &Codec, message: &Message) -> Result<(), ()> {
+    send_by(socket, hub, codec, message, tokio::time::Instant::now() + SEND_WITHIN).await
+}
+
+/// [`send`], giving up at `by` at the latest (and after [`SEND_WITHIN`]).
+async fn send_by(
+    socket: &mut WebSocket,
+    hub: &HubState,
+    codec: &Codec,
+    message: &Message,
+    by: tokio::time::Instant,
+) -> Result<(), ()> {
     let frame = match codec.encode(message) {
         Ok(frame) => frame,
         Err(err) => {
@@ -426,7 +489,8 @@ async fn send(socket: &mut WebSocket, hub: &HubState, codec: &Codec, message: &M
         Frame::Text(text) => Ws::Text(text.into()),
         Frame::Binary(bytes) => Ws::Binary(bytes.into()),
     };
-    match tokio::time::timeout(SEND_WITHIN, socket.send(ws)).await {
+    let by = by.min(tokio::time::Instant::now() + SEND_WITHIN);
+    match tokio::time::timeout_at(by, socket.send(ws)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) | Err(_) => Err(()),
     }

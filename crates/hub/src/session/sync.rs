@@ -10,7 +10,7 @@ use super::{Fatal, Session};
 use crate::events::HubEvent;
 use crate::store::{FileChange, FileRow};
 use specbridge_protocol::{
-    content_hash, project_digest, Ack, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
+    content_hash, project_digest, Ack, Digest, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
     MANIFEST_PART_ENTRIES, MAX_PATH_BYTES,
 };
 use std::collections::{HashMap, HashSet};
@@ -89,6 +89,38 @@ impl Session {
         Ok(replies)
     }
 
+    /// Whether the hub's copy of a project has the bridge's digest.
+    pub(super) async fn digest_matches(&mut self, digest: &Digest) -> Result<bool, Fatal> {
+        let ours = match self.sync.digests.get(&digest.project) {
+            Some(ours) => ours.clone(),
+            None => {
+                let rows = self.hub.store.list_files(&self.machine, &digest.project).await?;
+                let ours = project_digest(rows.iter().map(|r| (r.path.as_str(), r.hash.as_str())));
+                self.sync.digests.insert(digest.project.clone(), ours.clone());
+                ours
+            }
+        };
+        Ok(ours == digest.digest)
+    }
+
+    /// Answers the digests of `hello`: the projects in sync (for the
+    /// welcome's `in_sync`), and a `want-manifest` for each other one the
+    /// session serves.
+    pub(super) async fn hello_digests(&mut self, digests: &[Digest]) -> Result<(Vec<String>, Vec<Message>), Fatal> {
+        let (mut in_sync, mut wants) = (Vec::new(), Vec::new());
+        for digest in digests {
+            if !self.sync.projects.contains(&digest.project) {
+                continue;
+            }
+            if self.digest_matches(digest).await? {
+                in_sync.push(digest.project.clone());
+            } else {
+                wants.push(Message::WantManifest(ProjectRef { project: digest.project.clone() }));
+            }
+        }
+        Ok((in_sync, wants))
+    }
+
     async fn handle(&mut self, message: Message, replies: &mut Vec<Message>) -> Result<(), Fatal> {
         match message {
             Message::FileUpsert(upsert) => self.on_upsert(upsert)?,
@@ -98,21 +130,9 @@ impl Session {
                     return Err(Fatal::invalid(format!("unknown project {:?}", digest.project)));
                 }
                 self.flush().await?;
-                let ours = match self.sync.digests.get(&digest.project) {
-                    Some(ours) => ours.clone(),
-                    None => {
-                        let rows = self.hub.store.list_files(&self.machine, &digest.project).await?;
-                        let ours = project_digest(rows.iter().map(|r| (r.path.as_str(), r.hash.as_str())));
-                        self.sync.digests.insert(digest.project.clone(), ours.clone());
-                        ours
-                    }
-                };
+                let matches = self.digest_matches(&digest).await?;
                 let project = ProjectRef { project: digest.project };
-                replies.push(if ours == digest.digest {
-                    Message::InSync(project)
-                } else {
-                    Message::WantManifest(project)
-                });
+                replies.push(if matches { Message::InSync(project) } else { Message::WantManifest(project) });
             }
             Message::Manifest(part) => {
                 if !self.sync.projects.contains(&part.project) {

@@ -168,4 +168,10 @@ pub trait Store: TokenStore + CommandStore + Send + Sync + 'static {
     fn get_file(&self, machine_id: &str, project: &str, path: &str) -> BoxFuture<'_, StoreResult<Option<StoredFile>>>;
     /// Applies changes in one transaction and raises the machine's `last_seq` to `seq`.
     fn apply_changes(&self, machine_id: &str, changes: Vec<FileChange>, seq: u64) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Writes one tiny row, to learn whether the store accepts writes (the
+    /// health probe behind `/healthz`). A store without a cheap probe says yes.
+    fn probe_write(&self) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -2,12 +2,14 @@
 //! `specbridge-hub token …` can run beside a serving hub.
 
 use super::{Connected, FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult};
+use crate::health::StoreHealth;
 use crate::now_ms;
 use futures_util::future::BoxFuture;
 use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Row as _;
+use sqlx::{Connection as _, Row as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The one account a single-user hub has; multi-account comes with the dashboard login.
@@ -17,6 +19,8 @@ pub(crate) const DEFAULT_ACCOUNT: &str = "default";
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// Where failed writes that do not fail the call (`last_used_ms`) are reported.
+    pub(super) health: Arc<StoreHealth>,
 }
 
 impl SqliteStore {
@@ -31,7 +35,25 @@ impl SqliteStore {
             // loss can drop the last commits, which the bridge's outbox resends.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            // A commit that fails for want of space is rolled back by SQLite
+            // itself; sqlx's own rollback then fails, and it goes on counting a
+            // transaction that is gone. Its next "transaction" on that
+            // connection is a SAVEPOINT that never ends and holds the write
+            // lock, so every other writer waited 5 s and failed, even after
+            // space came back. Such a connection is closed when it is released.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.is_in_transaction() {
+                        // A rollback queued by a dropped transaction runs first.
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
+            })
+            .connect_with(options)
+            .await?;
         super::migrate::sqlite(&pool).await?;
         sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
             .bind(DEFAULT_ACCOUNT)
@@ -39,7 +61,12 @@ impl SqliteStore {
             .bind(now_ms())
             .execute(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, health: Arc::default() })
+    }
+
+    /// The health record `/healthz` reads (shared with the hub).
+    pub(crate) fn health(&self) -> Arc<StoreHealth> {
+        Arc::clone(&self.health)
     }
 
     /// Closes the pool so another hub can open the same file at once.
@@ -83,6 +110,20 @@ fn machine_row(row: &sqlx::sqlite::SqliteRow) -> MachineRow {
 }
 
 impl Store for SqliteStore {
+    fn probe_write(&self) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            // Its own table, created on first use: the probe touches no data.
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("INSERT OR REPLACE INTO health_probe (id, at_ms) VALUES (1, ?)")
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     fn machine_connected(
         &self,
         principal: &Principal,

@@ -105,19 +105,31 @@ impl TokenStore for SqliteStore {
         let hash = hash_secret(secret);
         Box::pin(async move {
             let row = sqlx::query(
-                "UPDATE tokens SET last_used_ms = ? WHERE hash = ? AND kind = ? AND revoked_ms IS NULL
-                 RETURNING id, account_id, machine_id",
+                "SELECT id, account_id, machine_id FROM tokens WHERE hash = ? AND kind = ? AND revoked_ms IS NULL",
             )
-            .bind(now_ms())
             .bind(&hash)
             .bind(kind.as_str())
             .fetch_optional(&self.pool)
             .await?;
-            Ok(row.map(|r| Principal {
-                token_id: r.get("id"),
-                account_id: r.get("account_id"),
-                machine_id: r.get("machine_id"),
-            }))
+            let Some(row) = row else { return Ok(None) };
+            let principal = Principal {
+                token_id: row.get("id"),
+                account_id: row.get("account_id"),
+                machine_id: row.get("machine_id"),
+            };
+            // Bookkeeping, not a condition of access: on a full disk the read
+            // the caller came for must still work.
+            let stamped = sqlx::query("UPDATE tokens SET last_used_ms = ? WHERE id = ?")
+                .bind(now_ms())
+                .bind(&principal.token_id)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = stamped {
+                let error = crate::HubError::from(e);
+                tracing::debug!(error = %error, "could not record the token's last use");
+                self.health.observe(&error);
+            }
+            Ok(Some(principal))
         })
     }
 

@@ -36,7 +36,10 @@ async fn bad_tokens_get_401_before_the_upgrade() {
     let reply = http(&hub, "GET", "/v1/machines", Some(user.secret.expose()), &[], b"").await;
     assert_eq!((reply.status, reply.json()), (200, serde_json::json!([])));
     let reply = http(&hub, "GET", "/healthz", None, &[], b"").await;
-    assert_eq!((reply.status, reply.json()), (200, serde_json::json!({"status": "ok", "version": "0.1.0"})));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (200, serde_json::json!({"status": "ok", "version": "0.1.0", "store": {"status": "ok"}}))
+    );
 }
 
 #[tokio::test]

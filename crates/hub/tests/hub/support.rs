@@ -93,6 +93,7 @@ pub(crate) fn hello(machine: &str) -> Message {
             layout: specbridge_protocol::Layout::Generic,
             read_only: false,
         }],
+        digests: None,
     })
 }
 

@@ -190,3 +190,37 @@ async fn files_over_the_limit_are_refused() {
     assert_eq!(error.code, ErrorCode::TooLarge);
     assert_eq!(close_code(&mut ws).await, 1009);
 }
+
+#[tokio::test]
+async fn digests_in_hello_are_answered_in_the_welcome() {
+    let dir = TempDir::new().unwrap();
+    let hub = hub(dir.path(), |_| {}).await;
+    let token = hub.issue_token(specbridge_hub::TokenKind::Machine, "m1").await.unwrap();
+    let with_digest = |digest: String| {
+        let Message::Hello(mut hello) = hello("m1") else { unreachable!() };
+        hello.digests = Some(vec![Digest { project: P.into(), digest, files: 0 }]);
+        Message::Hello(hello)
+    };
+
+    // The hub holds nothing for the project yet: the empty digest matches,
+    // and the welcome says so; no separate in-sync follows.
+    let mut ws = dial(&hub, Some(token.secret.expose())).await.unwrap();
+    send(&mut ws, &with_digest(project_digest([]))).await;
+    let Some(Message::Welcome(welcome)) = recv(&mut ws).await else { panic!("expected welcome") };
+    assert_eq!(welcome.in_sync, Some(vec![P.to_owned()]));
+    send(&mut ws, &Message::FileUpsert(upsert(1, "a.md", b"# A\n"))).await;
+    assert_eq!(recv(&mut ws).await, Some(Message::Ack(Ack { seq: 1 })), "an ack, not a stray in-sync");
+    drop(ws);
+
+    // A digest that differs: not in sync, and a want-manifest right after the welcome.
+    let mut ws = dial(&hub, Some(token.secret.expose())).await.unwrap();
+    send(&mut ws, &with_digest(project_digest([("b.md", "0f")]))).await;
+    let Some(Message::Welcome(welcome)) = recv(&mut ws).await else { panic!("expected welcome") };
+    assert_eq!(welcome.in_sync, Some(vec![]));
+    assert_eq!(recv(&mut ws).await, Some(Message::WantManifest(ProjectRef { project: P.into() })));
+    drop(ws);
+
+    // Without digests the welcome has no in_sync: the bridge sends `digest` later.
+    let (_ws, welcome) = connect_with(&hub, token.secret.expose(), "m1").await;
+    assert_eq!(welcome.in_sync, None);
+}
