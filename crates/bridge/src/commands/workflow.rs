@@ -43,7 +43,7 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
             let current = ctx.read_existing(&rel)?;
             ctx.check_base(args.base_hash.as_deref(), Some(&current))?;
             let status = TaskStatus::from_name(&args.status).map_err(spec_error)?;
-            let text = set_task_status(&current.0, &args.task_id, status).map_err(spec_error)?;
+            let text = set_task_status(&current.0, &args.task_id, status, None).map_err(spec_error)?;
             let hash = ctx.write(&rel, &text, Some(&current.1))?;
             // The REST names (`completed`, not the crate's `done`), as the caller sent them.
             let status = match status {

@@ -254,7 +254,7 @@ async fn task_status(
     let (text, hash) = current(&hub, &machine.id, &project, &path).await?;
     check_seen(body.base_hash.as_deref(), &hash, &text)?;
     let status = TaskStatus::from_name(&body.status).map_err(spec_error)?;
-    let updated = set_task_status(&text, &task, status).map_err(spec_error)?;
+    let updated = set_task_status(&text, &task, status, None).map_err(spec_error)?;
     let summary = format!("{name}: task {task} -> {}", body.status);
     let write = Write { machine, project, path, content: updated, base_hash: Some(hash), summary, queue: body.queue };
     dispatch(&hub, &viewer, write).await
@@ -293,12 +293,7 @@ async fn approval(
     let title = parse_approval(&text).map(|a| a.title).unwrap_or_else(|_| id.clone());
     let comments: Vec<ApprovalComment> = Some(body.comment.trim())
         .filter(|c| !c.is_empty())
-        .map(|c| ApprovalComment {
-            kind: "general".to_owned(),
-            comment: c.to_owned(),
-            timestamp: Some(now().to_iso_millis()),
-            ..ApprovalComment::default()
-        })
+        .map(|c| ApprovalComment::general(c, &now().to_iso_millis(), None))
         .into_iter()
         .collect();
     let updated = apply_action(&text, action, body.response.as_deref(), &comments, now()).map_err(spec_error)?;
