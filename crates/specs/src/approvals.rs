@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::comments::{feedback_summary, ApprovalComment};
 use crate::error::SpecError;
 use crate::json::Json;
 use crate::paths::validate_approval_id;
@@ -102,67 +103,6 @@ impl ApprovalCategory {
     }
 }
 
-/// A reviewer's comment, as the spec-workflow dashboard records it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalComment {
-    /// `general` or `selection`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The comment text.
-    pub comment: String,
-    /// When it was written (ISO, milliseconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<String>,
-    /// The text a `selection` comment is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selected_text: Option<String>,
-    /// The highlight colour (an object in current versions, a string in older ones).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub highlight_color: Option<serde_json::Value>,
-    /// `comment_<ms>_<rand>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Start of the selection in the document.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_offset: Option<u64>,
-    /// End of the selection in the document.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_offset: Option<u64>,
-    /// Fields this crate does not know, kept as they came.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ApprovalComment {
-    // The key order the dashboard produces (see the corpus): type, comment, timestamp,
-    // selectedText, highlightColor, id, startOffset, endOffset, then anything else.
-    pub(crate) fn to_json(&self) -> Json {
-        let mut o =
-            Json::Object(vec![("type".into(), Json::str(&self.kind)), ("comment".into(), Json::str(&self.comment))]);
-        let opt = |o: &mut Json, k: &str, v: Option<Json>| {
-            if let Some(v) = v {
-                o.set(k, v);
-            }
-        };
-        opt(&mut o, "timestamp", self.timestamp.as_deref().map(Json::str));
-        opt(&mut o, "selectedText", self.selected_text.as_deref().map(Json::str));
-        opt(&mut o, "highlightColor", self.highlight_color.as_ref().map(Json::from_value));
-        opt(&mut o, "id", self.id.as_deref().map(Json::str));
-        opt(&mut o, "startOffset", self.start_offset.map(Json::num));
-        opt(&mut o, "endOffset", self.end_offset.map(Json::num));
-        for (k, v) in &self.extra {
-            o.set(k, Json::from_value(v));
-        }
-        o
-    }
-
-    pub(crate) fn from_json(v: &Json) -> ApprovalComment {
-        let value = v.to_value();
-        serde_json::from_value(value).unwrap_or_default()
-    }
-}
-
 /// An approval request as stored by spec-workflow.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,7 +126,7 @@ pub struct Approval {
     pub response: Option<String>,
     /// A JSON string with the decision, comments and summary (needs-revision).
     pub annotations: Option<String>,
-    /// Reviewer comments.
+    /// Reviewer comments, each in the key order it was written.
     pub comments: Vec<ApprovalComment>,
     /// `spec` or `steering` (kept as written).
     pub category: String,
@@ -355,41 +295,6 @@ pub fn apply_action(
         v.set("comments", Json::Array(comments.iter().map(ApprovalComment::to_json).collect()));
     }
     Ok(v.stringify())
-}
-
-/// The "Feedback Summary" text spec-workflow's dashboard builds from revision comments.
-pub fn feedback_summary(comments: &[ApprovalComment]) -> String {
-    let general: Vec<&ApprovalComment> = comments.iter().filter(|c| c.kind == "general").collect();
-    let selections: Vec<&ApprovalComment> = comments.iter().filter(|c| c.kind == "selection").collect();
-    let mut s = format!("Feedback Summary ({} comments):\n\n", comments.len());
-    if !general.is_empty() {
-        s.push_str("General Comments:\n");
-        for (i, c) in general.iter().enumerate() {
-            s.push_str(&format!("{}. {}\n", i + 1, c.comment));
-        }
-        s.push('\n');
-    }
-    if !selections.is_empty() {
-        s.push_str("Specific Text Comments:\n");
-        for (i, c) in selections.iter().enumerate() {
-            let text = c.selected_text.as_deref().unwrap_or("");
-            let (head, cut) = utf16_prefix(text, 50);
-            s.push_str(&format!("{}. \"{head}{}\": {}\n", i + 1, if cut { "..." } else { "" }, c.comment));
-        }
-    }
-    s
-}
-
-// JavaScript's `substring(0, n)` counts UTF-16 units; stop before a character that would cross n.
-fn utf16_prefix(text: &str, n: usize) -> (&str, bool) {
-    let mut units = 0;
-    for (i, c) in text.char_indices() {
-        units += c.len_utf16();
-        if units > n {
-            return (&text[..i], true);
-        }
-    }
-    (text, false)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::comments::{feedback_summary, ApprovalComment};
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()
@@ -65,13 +66,11 @@ fn approve_appends_response_and_time() {
 
 #[test]
 fn needs_revision_writes_what_the_dashboard_writes() {
-    let comment = ApprovalComment {
-        kind: "general".into(),
-        comment: "thanks. add wireflame ( text only ) screen preview.".into(),
-        timestamp: Some("2025-12-06T16:33:21.844Z".into()),
-        id: Some("comment_1765038801844_srt4msk8p".into()),
-        ..Default::default()
-    };
+    let comment = ApprovalComment::general(
+        "thanks. add wireflame ( text only ) screen preview.",
+        "2025-12-06T16:33:21.844Z",
+        Some("comment_1765038801844_srt4msk8p"),
+    );
     let out =
         apply_action(PENDING, ApprovalAction::NeedsRevision, None, &[comment], at("2025-12-06T16:33:23.761Z")).unwrap();
     // The corpus file, with the annotation timestamp equal to respondedAt (one clock here).
@@ -105,7 +104,7 @@ fn needs_revision_writes_what_the_dashboard_writes() {
 #[test]
 fn requirements_per_action() {
     let now = at("2025-12-06T16:33:23.761Z");
-    let c = ApprovalComment { kind: "general".into(), comment: "x".into(), ..Default::default() };
+    let c = ApprovalComment::general("x", "2025-12-06T16:33:21.844Z", None);
     let err = apply_action(PENDING, ApprovalAction::Reject, Some("  "), &[], now).unwrap_err();
     assert_eq!(err.code(), "invalid");
     assert!(apply_action(PENDING, ApprovalAction::Approve, None, std::slice::from_ref(&c), now).is_err());
@@ -132,22 +131,20 @@ fn unknown_fields_keep_their_place() {
 #[test]
 fn selection_summary_cuts_at_fifty_utf16_units() {
     let long = "└── scripts/\n    ├── setup_linux.sh      # udev rules setup and more";
-    let c = ApprovalComment {
-        kind: "selection".into(),
-        comment: "enhance scripting".into(),
-        selected_text: Some(long.into()),
-        highlight_color: Some(
-            serde_json::json!({"bg": "rgba(255, 235, 59, 0.3)", "border": "#FFEB3B", "name": "#ffeb3b"}),
-        ),
-        start_offset: Some(8605),
-        end_offset: Some(8781),
-        ..Default::default()
-    };
+    // The corpus comment, in the key order the dashboard wrote it.
+    let c = ApprovalComment::from_json_text(
+        r##"{"type": "selection", "comment": "enhance scripting", "timestamp": "2025-12-06T16:40:00.000Z",
+            "selectedText": "\u2514\u2500\u2500 scripts/\n    \u251c\u2500\u2500 setup_linux.sh      # udev rules setup and more",
+            "highlightColor": {"bg": "rgba(255, 235, 59, 0.3)", "border": "#FFEB3B", "name": "#ffeb3b"},
+            "id": "comment_1", "startOffset": 8605, "endOffset": 8781}"##,
+    )
+    .unwrap();
+    assert_eq!(c.selected_text(), Some(long));
     let s = feedback_summary(std::slice::from_ref(&c));
     assert_eq!(
         s,
         "Feedback Summary (1 comments):\n\nSpecific Text Comments:\n1. \"└── scripts/\n    ├── setup_linux.sh      # udev ru...\": enhance scripting\n"
     );
     let json = c.to_json().stringify();
-    assert!(json.contains("\"highlightColor\": {\n    \"bg\": \"rgba(255, 235, 59, 0.3)\",\n    \"border\": \"#FFEB3B\",\n    \"name\": \"#ffeb3b\"\n  },\n  \"startOffset\": 8605"));
+    assert!(json.contains("\"highlightColor\": {\n    \"bg\": \"rgba(255, 235, 59, 0.3)\",\n    \"border\": \"#FFEB3B\",\n    \"name\": \"#ffeb3b\"\n  },\n  \"id\": \"comment_1\",\n  \"startOffset\": 8605"));
 }

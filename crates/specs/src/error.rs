@@ -5,7 +5,8 @@ use thiserror::Error;
 /// Everything that can go wrong while parsing or editing a spec file's contents.
 ///
 /// Each variant maps to one stable [`code`](SpecError::code) (`conflict`, `not_found`, `invalid`,
-/// `forbidden`) and carries a [`hint`](SpecError::hint) that tells a person what to do about it.
+/// `forbidden`, `open_items`, `skips_planned`) and carries a [`hint`](SpecError::hint) that tells a
+/// person what to do about it; [`details`](SpecError::details) carries numbers for programs.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SpecError {
     /// The file has no `---` YAML frontmatter block at its top.
@@ -76,15 +77,50 @@ pub enum SpecError {
         /// What was missing, e.g. `task id`.
         what: &'static str,
     },
+    /// A new implementation log entry names a task that tasks.md does not have. The message is
+    /// spec-workflow's `log-implementation` tool's, word for word.
+    #[error("Task '{task_id}' not found in specification '{spec}'")]
+    LogTaskNotFound {
+        /// The task id the entry was for.
+        task_id: String,
+        /// The spec name.
+        spec: String,
+    },
+    /// LeanSpec refuses `--status complete` while checklist items are unchecked (unless forced).
+    #[error("spec has {count} outstanding checklist item(s)")]
+    OpenItems {
+        /// How many `- [ ]` items LeanSpec counts in the body.
+        count: usize,
+    },
+    /// LeanSpec refuses to move a `draft` spec to `in-progress` or `complete` (unless forced).
+    #[error("cannot skip the `planned` stage: {to} straight from draft")]
+    SkipsPlanned {
+        /// The status asked for.
+        to: &'static str,
+    },
+    /// The approval lies in a folder spec-workflow 2.x no longer reads
+    /// (`approvals/<spec>/<document>/approval_*.json`): a decision there would never reach the agent.
+    #[error("{path} is a legacy nested approval that spec-workflow no longer reads")]
+    LegacyApproval {
+        /// The approval file, project-relative.
+        path: String,
+    },
 }
 
 impl SpecError {
-    /// The stable error code: one of `conflict`, `not_found`, `invalid`, `forbidden`.
+    /// The stable error code: one of `conflict`, `not_found`, `invalid`, `forbidden`,
+    /// `open_items` (completing with unchecked items; see [`details`](SpecError::details)) or
+    /// `skips_planned` (draft straight to in-progress or complete). The last two are answered by
+    /// repeating the request with `force`.
     pub fn code(&self) -> &'static str {
         match self {
-            SpecError::TaskNotFound { .. } | SpecError::SnapshotNotFound { .. } => "not_found",
+            SpecError::TaskNotFound { .. } | SpecError::SnapshotNotFound { .. } | SpecError::LogTaskNotFound { .. } => {
+                "not_found"
+            }
             SpecError::ApprovalNotPending { .. } => "conflict",
-            SpecError::ReservedKey { .. } => "forbidden",
+            SpecError::ReservedKey { .. } | SpecError::LegacyApproval { .. } => "forbidden",
+            SpecError::OpenItems { .. } => "open_items",
+            SpecError::SkipsPlanned { .. } => "skips_planned",
             SpecError::NoFrontmatter
             | SpecError::UnclosedFrontmatter
             | SpecError::InvalidValue { .. }
@@ -110,6 +146,25 @@ impl SpecError {
             SpecError::MissingInput { .. } => "add the missing response or comments and try again",
             SpecError::SnapshotNotFound { .. } => "list the snapshots again and pick an existing version",
             SpecError::ImplLog { .. } => "the log needs `# Implementation Log: Task <id>` and `**Log ID:**` lines",
+            SpecError::LogTaskNotFound { .. } => "check the task id in the spec's tasks.md",
+            SpecError::OpenItems { .. } => "check the remaining items, or complete anyway with force",
+            SpecError::SkipsPlanned { .. } => "move the spec to planned first, or pass force",
+            SpecError::LegacyApproval { .. } => {
+                "shown read-only: ask the agent to request the approval again so it lands where spec-workflow reads"
+            }
+        }
+    }
+
+    /// Structured details for programs, e.g. `{"open_items": 5}` for `open_items`, so a dashboard
+    /// can ask "5 items are unchecked — complete anyway?" without parsing the message.
+    pub fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            SpecError::OpenItems { count } => Some(serde_json::json!({ "open_items": count })),
+            SpecError::SkipsPlanned { to } => Some(serde_json::json!({ "from": "draft", "to": to })),
+            SpecError::LogTaskNotFound { task_id, spec } => {
+                Some(serde_json::json!({ "task_id": task_id, "spec": spec }))
+            }
+            _ => None,
         }
     }
 
@@ -129,5 +184,11 @@ mod tests {
         assert_eq!(SpecError::ReservedKey { key: "updated_at".into() }.code(), "forbidden");
         assert_eq!(SpecError::NoFrontmatter.code(), "invalid");
         assert!(!SpecError::NoFrontmatter.hint().is_empty());
+        let open = SpecError::OpenItems { count: 5 };
+        assert_eq!((open.code(), open.details()), ("open_items", Some(serde_json::json!({ "open_items": 5 }))));
+        assert_eq!(SpecError::SkipsPlanned { to: "complete" }.code(), "skips_planned");
+        assert_eq!(SpecError::LegacyApproval { path: "a".into() }.code(), "forbidden");
+        let log = SpecError::LogTaskNotFound { task_id: "9".into(), spec: "auth".into() };
+        assert_eq!((log.code(), log.to_string().as_str()), ("not_found", "Task '9' not found in specification 'auth'"));
     }
 }

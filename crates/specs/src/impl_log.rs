@@ -1,7 +1,7 @@
 //! spec-workflow implementation logs: one markdown file per entry in
 //! `specs/{name}/Implementation Logs/task-<id>_<stamp>_<id8>.md`, or the legacy
-//! `implementation-log.json`. Reading and writing follow spec-workflow's
-//! `ImplementationLogManager` line for line, so entries written here read back there.
+//! `implementation-log.json`. Reading follows spec-workflow's `ImplementationLogManager` line
+//! for line; new entries are made in `impl_log_add.rs`, so entries written here read back there.
 
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +131,7 @@ pub struct LogArtifacts {
 }
 
 impl LogArtifacts {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.api_endpoints.is_empty()
             && self.components.is_empty()
             && self.functions.is_empty()
@@ -264,7 +264,10 @@ fn flush(artifacts: &mut LogArtifacts, kind: Option<&str>, header: Option<String
     let fields = std::mem::take(item);
     let (Some(kind), Some(header)) = (kind, header) else { return };
     let get = |k: &str| {
-        fields.iter().find(|(key, _)| key == k).map(|(_, v)| if v == "N/A" { String::new() } else { v.clone() })
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| if v == "N/A" || v == "n/a" { String::new() } else { v.clone() })
     };
     let text = |k: &str| get(k).unwrap_or_default();
     let list = |k: &str| {
@@ -403,104 +406,4 @@ pub fn task_stats(entries: &[ImplLogEntry], task_id: &str) -> TaskLogStats {
         total_lines_removed: mine.iter().map(|e| e.statistics.lines_removed).sum(),
         last_implementation: mine.into_iter().next(),
     }
-}
-
-/// The file name and markdown for a new entry, as spec-workflow's `addLogEntry` writes them.
-/// `entry.id` is the caller's UUID; `now` stamps the file name.
-pub fn render_entry(entry: &ImplLogEntry, now: Timestamp) -> Result<(String, String), SpecError> {
-    let ok_id = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if entry.task_id.is_empty() || !entry.task_id.chars().all(ok_id) {
-        return Err(SpecError::invalid("task id", "must use letters, digits, `.`, `-` or `_`"));
-    }
-    if entry.id.is_empty() || !entry.id.chars().all(ok_id) {
-        return Err(SpecError::invalid("log id", "must be a UUID"));
-    }
-    if [&entry.summary, &entry.timestamp].iter().any(|s| s.contains(['\n', '\r'])) {
-        return Err(SpecError::invalid("summary", "must be a single line"));
-    }
-    let id8: String = entry.id.chars().take(8).collect();
-    let file_name = format!("task-{}_{}_{id8}.md", entry.task_id.replace(['/', '.'], "-"), now.to_log_file_stamp());
-    Ok((file_name, render_markdown(entry)))
-}
-
-fn render_markdown(e: &ImplLogEntry) -> String {
-    let s = &e.statistics;
-    let mut md = format!("# Implementation Log: Task {}\n\n**Summary:** {}\n\n", e.task_id, e.summary);
-    md += &format!("**Timestamp:** {}\n**Log ID:** {}\n\n---\n\n## Statistics\n\n", e.timestamp, e.id);
-    md += &format!("- **Lines Added:** +{}\n- **Lines Removed:** -{}\n", s.lines_added, s.lines_removed);
-    let net = i128::from(s.lines_added) - i128::from(s.lines_removed);
-    md += &format!("- **Files Changed:** {}\n- **Net Change:** {net}\n\n", s.files_changed);
-    for (title, files, none) in
-        [("Modified", &e.files_modified, "_No files modified_"), ("Created", &e.files_created, "_No files created_")]
-    {
-        md += &format!("## Files {title}\n");
-        if files.is_empty() {
-            md += &format!("{none}\n");
-        }
-        for f in files {
-            md += &format!("- {f}\n");
-        }
-        md += "\n";
-    }
-    md += "---\n\n## Artifacts\n\n";
-    let a = &e.artifacts;
-    if a.is_empty() {
-        md += "_No artifacts recorded_\n";
-        return md;
-    }
-    let opt = |label: &str, v: &Option<String>| {
-        v.as_ref().filter(|s| !s.is_empty()).map_or(String::new(), |v| format!("- **{label}:** {v}\n"))
-    };
-    let yes_no = |b: bool| if b { "Yes" } else { "No" };
-    if !a.api_endpoints.is_empty() {
-        md += "### API Endpoints\n\n";
-        for x in &a.api_endpoints {
-            md += &format!(
-                "#### {} {}\n- **Purpose:** {}\n- **Location:** {}\n",
-                x.method, x.path, x.purpose, x.location
-            );
-            md += &(opt("Request Format", &x.request_format) + &opt("Response Format", &x.response_format) + "\n");
-        }
-    }
-    if !a.components.is_empty() {
-        md += "### Components\n\n";
-        for x in &a.components {
-            md += &format!(
-                "#### {}\n- **Type:** {}\n- **Purpose:** {}\n- **Location:** {}\n",
-                x.name, x.kind, x.purpose, x.location
-            );
-            md += &opt("Props", &x.props);
-            if !x.exports.is_empty() {
-                md += &format!("- **Exports:** {}\n", x.exports.join(", "));
-            }
-            md += "\n";
-        }
-    }
-    if !a.functions.is_empty() {
-        md += "### Functions\n\n";
-        for x in &a.functions {
-            md += &format!("#### {}\n- **Purpose:** {}\n- **Location:** {}\n", x.name, x.purpose, x.location);
-            md += &format!("{}- **Exported:** {}\n\n", opt("Signature", &x.signature), yes_no(x.is_exported));
-        }
-    }
-    if !a.classes.is_empty() {
-        md += "### Classes\n\n";
-        for x in &a.classes {
-            md += &format!("#### {}\n- **Purpose:** {}\n- **Location:** {}\n", x.name, x.purpose, x.location);
-            if !x.methods.is_empty() {
-                md += &format!("- **Methods:** {}\n", x.methods.join(", "));
-            }
-            md += &format!("- **Exported:** {}\n\n", yes_no(x.is_exported));
-        }
-    }
-    if !a.integrations.is_empty() {
-        md += "### Integrations\n\n";
-        for x in &a.integrations {
-            md += &format!(
-                "#### Integration\n- **Description:** {}\n- **Frontend Component:** {}\n- **Backend Endpoint:** {}\n- **Data Flow:** {}\n\n",
-                x.description, x.frontend_component, x.backend_endpoint, x.data_flow
-            );
-        }
-    }
-    md
 }

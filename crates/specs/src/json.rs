@@ -9,6 +9,7 @@
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::error::SpecError;
 
@@ -24,8 +25,12 @@ pub(crate) enum Json {
 }
 
 impl Json {
+    /// Parses JSON text. A lone UTF-16 surrogate escape (`"\\ud83d"` with no partner), which
+    /// `JSON.stringify` writes when JavaScript cut a string inside an emoji, is read as U+FFFD:
+    /// that is what a browser shows for it, and Rust strings cannot hold a lone surrogate.
     pub(crate) fn parse(text: &str, what: &'static str) -> Result<Json, SpecError> {
-        serde_json::from_str(text).map_err(|e| SpecError::Json { what, reason: e.to_string() })
+        let text = replace_lone_surrogates(text);
+        serde_json::from_str(&text).map_err(|e| SpecError::Json { what, reason: e.to_string() })
     }
 
     pub(crate) fn str(s: impl Into<String>) -> Json {
@@ -140,19 +145,54 @@ impl Json {
             }
         }
     }
+}
 
-    pub(crate) fn from_value(value: &serde_json::Value) -> Json {
-        match value {
-            serde_json::Value::Null => Json::Null,
-            serde_json::Value::Bool(b) => Json::Bool(*b),
-            serde_json::Value::Number(n) => Json::Number(n.clone()),
-            serde_json::Value::String(s) => Json::String(s.clone()),
-            serde_json::Value::Array(items) => Json::Array(items.iter().map(Json::from_value).collect()),
-            serde_json::Value::Object(map) => {
-                Json::Object(map.iter().map(|(k, v)| (k.clone(), Json::from_value(v))).collect())
-            }
-        }
+/// The value of a `\\uXXXX` escape starting at `at` (the backslash), if there is one.
+fn escape_at(b: &[u8], at: usize) -> Option<u16> {
+    let hex = b.get(at + 2..at + 6)?;
+    (b.get(at..at + 2)? == b"\\u").then_some(())?;
+    u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
+// Copies `text`, turning every `\uD800`-`\uDFFF` escape that is not half of a high+low pair into
+// `\ufffd`. Escapes are only looked for inside strings, and `\\` pairs are skipped whole, so a
+// literal backslash followed by `ud83d` stays as it is.
+fn replace_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.contains("\\ud") || text.contains("\\uD");
+    if !lower {
+        return std::borrow::Cow::Borrowed(text);
     }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                let Some(unit) = escape_at(b, i) else {
+                    i += 2;
+                    continue;
+                };
+                let high = (0xD800..0xDC00).contains(&unit);
+                let paired = high && escape_at(b, i + 6).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+                if paired {
+                    i += 12;
+                    continue;
+                }
+                if (0xD800..0xE000).contains(&unit) {
+                    out.push_str(&text[copied..i]);
+                    out.push_str("\\ufffd");
+                    copied = i + 6;
+                }
+                i += 6;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 fn indent(out: &mut String, depth: usize) {
@@ -172,6 +212,32 @@ fn js_number(n: &serde_json::Number) -> String {
     match n.as_f64() {
         Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
         _ => n.to_string(),
+    }
+}
+
+impl Serialize for Json {
+    /// Serialises in the stored key order (serde_json's own map would sort the keys).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Null => serializer.serialize_unit(),
+            Json::Bool(b) => serializer.serialize_bool(*b),
+            Json::Number(n) => n.serialize(serializer),
+            Json::String(s) => serializer.serialize_str(s),
+            Json::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
@@ -246,5 +312,16 @@ mod tests {
         v.remove("a");
         assert_eq!(v.stringify(), "{\n  \"b\": \"x\",\n  \"c\": null\n}");
         assert!(Json::parse("{", "approval").is_err());
+    }
+
+    #[test]
+    fn lone_surrogates_read_as_replacement_characters() {
+        // What JSON.stringify writes for `"ab😀".substring(0, 3)`, a pair, and an escaped backslash.
+        let text = r#"{"cut": "ab\ud83d...", "pair": "\ud83d\ude00", "low": "\ude00x", "lit": "\\ud83d"}"#;
+        let v = Json::parse(text, "t").unwrap();
+        assert_eq!(v.str_field("cut").as_deref(), Some("ab\u{fffd}..."));
+        assert_eq!(v.str_field("pair").as_deref(), Some("😀"));
+        assert_eq!(v.str_field("low").as_deref(), Some("\u{fffd}x"));
+        assert_eq!(v.str_field("lit").as_deref(), Some("\\ud83d"));
     }
 }

@@ -6,9 +6,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::checklist::count_checkboxes;
 use crate::error::SpecError;
 use crate::frontmatter::{self, Doc, InsertAt, NewValue, Splice};
-use crate::tasks::{count_checkboxes, TaskProgress};
+use crate::tasks::TaskProgress;
 use crate::time::Timestamp;
 use crate::yaml::{Quote, YamlValue};
 

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::approvals::{Approval, ApprovalComment};
+use crate::approvals::Approval;
+use crate::comments::ApprovalComment;
 use crate::error::SpecError;
 use crate::json::Json;
 use crate::paths::WorkflowRoot;
@@ -246,7 +247,8 @@ pub fn next_snapshot(
         ),
         ("comments".into(), Json::Array(approval.comments.iter().map(ApprovalComment::to_json).collect())),
     ]);
-    if let Some(a) = &approval.annotations {
+    // `annotations: approval.annotations || undefined`: an empty string is left out too.
+    if let Some(a) = approval.annotations.as_ref().filter(|a| !a.is_empty()) {
         snap.set("annotations", Json::str(a));
     }
     meta.set("currentVersion", Json::num(version.into()));

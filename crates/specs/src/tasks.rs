@@ -1,10 +1,13 @@
 //! spec-workflow / spec-context `tasks.md`: `- [ ] 1.2 Title` checkboxes with indented detail
-//! lines, and the plain `- [ ]` checklists in LeanSpec READMEs.
+//! lines. Editing a task's status lives in `task_status.rs`; LeanSpec's checklists, which follow
+//! other rules, in `checklist.rs`.
 //!
-//! Recognition follows spec-workflow's own task parser, so progress counts match its dashboard:
-//! a task line is `- [m] <id> <title>` (or `*`), where `m` is ` ` pending, `-` in progress,
-//! `x` done or `~` blocked, and `<id>` is `1`, `1.2`, `1.2.` or MDX's escaped `1\.`. A checkbox
-//! without an id is not a task there and is not counted.
+//! Recognition follows spec-workflow's own task parser (`src/core/task-parser.ts`), so progress
+//! counts match its dashboard and its `spec-status` tool: a task line is `- [m] <id> <title>`
+//! (or `*`), where `m` is ` ` pending, `-` in progress, `x` done or `~` blocked, and `<id>` is
+//! `1`, `1.2`, `1.2.` or MDX's escaped `1\.`. A checkbox without an id is not a task there and
+//! is not counted, but it still ends the detail lines of the task above it. Whitespace is
+//! JavaScript's `\s` (so a BOM or a no-break space counts), fenced code is not special.
 
 use serde::Serialize;
 
@@ -78,7 +81,7 @@ pub struct TaskProgress {
 }
 
 impl TaskProgress {
-    fn add(&mut self, status: TaskStatus) {
+    pub(crate) fn add(&mut self, status: TaskStatus) {
         self.total += 1;
         match status {
             TaskStatus::Pending => self.pending += 1,
@@ -117,58 +120,75 @@ pub struct Task {
     pub blocked_reason: Option<String>,
 }
 
-/// A checkbox line, located by byte offsets in the original text.
-struct Checkbox<'a> {
-    line_no: usize,
-    indent: usize,
-    /// Byte offset of the marker between the brackets.
-    marker_at: usize,
-    marker: u8,
-    /// Text after `] ` (spec-workflow's `(.+)`: never empty).
-    text: &'a str,
+/// JavaScript's `\s`: what spec-workflow's regexes and `trim()` treat as whitespace.
+pub(crate) fn js_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+    )
 }
 
-/// Lines of `text` with their start offsets, split on `\n`; a trailing `\r` is left out of the line.
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut offset = 0;
-    text.split('\n').map(move |l| {
-        let start = offset;
-        offset += l.len() + 1;
-        (start, l.strip_suffix('\r').unwrap_or(l))
-    })
+/// JavaScript's `String.prototype.trim`.
+pub(crate) fn js_trim(s: &str) -> &str {
+    s.trim_matches(js_space)
+}
+
+fn skip_js_space(s: &str, from: usize) -> usize {
+    from + s[from..].find(|c: char| !js_space(c)).unwrap_or(s.len() - from)
+}
+
+/// Lines of `text`, split on `\n` as JavaScript's `split('\n')`; a trailing `\r` is left out.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l))
+}
+
+/// A checkbox line, located by byte offsets in the original text.
+pub(crate) struct Checkbox<'a> {
+    pub(crate) line_no: usize,
+    /// Byte length of the leading whitespace (`^(\s*)`).
+    pub(crate) indent: usize,
+    /// Byte offset (in the line) of the text after `] ` and its whitespace.
+    pub(crate) text_at: usize,
+    pub(crate) marker: u8,
+    /// Text after `] ` (spec-workflow's `(.+)`: never empty), trimmed at the end.
+    pub(crate) text: &'a str,
+}
+
+/// `^\s*[-*]\s+\[([ x\-~])\]`: the line opens a checkbox (with or without text). Returns the
+/// marker and the byte offset just past `]`. spec-workflow uses this shorter pattern to find
+/// where one task's detail lines end.
+pub(crate) fn checkbox_head(line: &str) -> Option<(usize, u8, usize)> {
+    let indent = skip_js_space(line, 0);
+    let b = line.as_bytes();
+    if !matches!(b.get(indent), Some(b'-' | b'*')) {
+        return None;
+    }
+    let open = skip_js_space(line, indent + 1);
+    if open == indent + 1 || b.get(open) != Some(&b'[') {
+        return None;
+    }
+    let marker = *b.get(open + 1)?;
+    if !TASK_MARKERS.contains(&marker) || b.get(open + 2) != Some(&b']') {
+        return None;
+    }
+    Some((indent, marker, open + 3))
 }
 
 // Mirrors `^(\s*)([-*])\s+\[([ x\-~])\]\s+(.+)` from spec-workflow's task parser.
-fn checkbox<'a>(line_no: usize, start: usize, line: &'a str, markers: &[u8]) -> Option<Checkbox<'a>> {
-    let b = line.as_bytes();
-    let indent = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-    let mut i = indent;
-    if !matches!(b.get(i), Some(b'-' | b'*')) {
+pub(crate) fn checkbox(line_no: usize, line: &str) -> Option<Checkbox<'_>> {
+    let (indent, marker, after) = checkbox_head(line)?;
+    let text_at = skip_js_space(line, after);
+    let text = line[text_at..].trim_end_matches(js_space);
+    if text_at == after || text.is_empty() {
         return None;
     }
-    i += 1;
-    let ws = b[i..].iter().take_while(|c| c.is_ascii_whitespace()).count();
-    if ws == 0 || b.get(i + ws) != Some(&b'[') {
-        return None;
-    }
-    i += ws + 1;
-    let marker = *b.get(i)?;
-    if !markers.contains(&marker) || b.get(i + 1) != Some(&b']') {
-        return None;
-    }
-    let marker_at = start + i;
-    i += 2;
-    let ws = b[i..].iter().take_while(|c| c.is_ascii_whitespace()).count();
-    let text = line[i + ws..].trim_end();
-    if ws == 0 || text.is_empty() {
-        return None;
-    }
-    Some(Checkbox { line_no, indent, marker_at, marker, text })
+    Some(Checkbox { line_no, indent, text_at, marker, text })
 }
 
 // Mirrors `^(\d+(?:\.\d+)*)\s*\\?\.?\s+(.+)`. Taking the id greedily is exact: a shorter id
 // would leave a `.` followed by a digit, which `\s+` rejects.
-fn task_id(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn task_id(text: &str) -> Option<(&str, &str)> {
     let b = text.as_bytes();
     let mut i = b.iter().take_while(|c| c.is_ascii_digit()).count();
     if i == 0 {
@@ -178,7 +198,7 @@ fn task_id(text: &str) -> Option<(&str, &str)> {
         i += 1 + b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
     }
     let id = &text[..i];
-    let ws = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let ws = |from: usize| skip_js_space(text, from) - from;
     let ws1 = ws(i);
     // `\s*\\?\.?\s+`: first with the optional `\` / `.`, then without them (regex backtracking).
     let mut j = i + ws1;
@@ -195,29 +215,30 @@ fn task_id(text: &str) -> Option<(&str, &str)> {
     } else {
         return None;
     };
-    let title = text[start..].trim();
+    let title = js_trim(&text[start..]);
     (!title.is_empty()).then_some((id, title))
 }
 
-const TASK_MARKERS: &[u8] = b" x-~";
+pub(crate) const TASK_MARKERS: &[u8] = b" x-~";
 
 /// Parses every task of a tasks.md, in file order.
 pub fn parse_tasks(text: &str) -> Vec<Task> {
-    let all: Vec<(usize, &str)> = lines(text).collect();
-    let boxes: Vec<Checkbox<'_>> =
-        all.iter().enumerate().filter_map(|(n, (start, l))| checkbox(n, *start, l, TASK_MARKERS)).collect();
+    let all: Vec<&str> = lines(text).collect();
+    // Every checkbox line ends the detail lines of the task above it, task or not.
+    let heads: Vec<usize> = (0..all.len()).filter(|n| checkbox_head(all[*n]).is_some()).collect();
     let mut tasks = Vec::new();
-    for (k, cb) in boxes.iter().enumerate() {
+    for (k, &n) in heads.iter().enumerate() {
+        let Some(cb) = checkbox(n, all[n]) else { continue };
         let Some((id, title)) = task_id(cb.text) else { continue };
         let Some(status) = TaskStatus::from_marker(cb.marker) else { continue };
-        let end = boxes.get(k + 1).map_or(all.len(), |next| next.line_no);
-        let raw: Vec<&str> = all[cb.line_no + 1..end].iter().map(|(_, l)| l.trim()).collect();
+        let end = heads.get(k + 1).copied().unwrap_or(all.len());
+        let raw: Vec<&str> = all[cb.line_no + 1..end].iter().map(|l| js_trim(l)).collect();
         let mut task = Task {
             id: id.to_string(),
             title: title.to_string(),
             status,
             line: cb.line_no,
-            indent: cb.indent,
+            indent: all[n][..cb.indent].chars().count(),
             details: raw.iter().filter(|l| !l.is_empty()).map(|l| l.to_string()).collect(),
             requirements: Vec::new(),
             leverage: None,
@@ -235,7 +256,7 @@ fn underscored<'a>(line: &'a str, label: &str) -> Option<&'a str> {
     let at = line.find(label)?;
     let rest = &line[at + label.len()..];
     let end = rest.find('_')?;
-    Some(rest[..end].trim())
+    Some(js_trim(&rest[..end]))
 }
 
 fn read_metadata(task: &mut Task, lines: &[&str]) {
@@ -263,7 +284,8 @@ fn read_metadata(task: &mut Task, lines: &[&str]) {
         } else if let Some(lev) = underscored(line, "_Leverage:") {
             task.leverage = Some(lev.to_string());
         } else if let Some(reason) = underscored(line, "_Blocked:") {
-            task.blocked_reason = Some(reason.to_string());
+            // `_Blocked:\s*([^_]+?)_`, trimmed; the last such line wins, an empty one is no reason.
+            task.blocked_reason = Some(reason.to_string()).filter(|r| !r.is_empty());
         } else if let Some(at) = line.find("File:").or_else(|| line.find("Files:")) {
             let list = line[at..].split_once(':').map_or("", |(_, v)| v);
             task.files.extend(list.split(',').map(strip_parenthetical).filter(|f| !f.is_empty()));
@@ -292,45 +314,6 @@ pub fn task_progress(text: &str) -> TaskProgress {
     let mut p = TaskProgress::default();
     for t in parse_tasks(text) {
         p.add(t.status);
-    }
-    p
-}
-
-/// Sets the status of task `task_id` by changing its one marker byte. Every other byte, line
-/// endings included, stays as it was. When ids repeat, the first task wins, as in spec-workflow.
-pub fn set_task_status(text: &str, task_id_wanted: &str, status: TaskStatus) -> Result<String, SpecError> {
-    for (n, (start, line)) in lines(text).enumerate() {
-        let Some(cb) = checkbox(n, start, line, TASK_MARKERS) else { continue };
-        if task_id(cb.text).is_some_and(|(id, _)| id == task_id_wanted) {
-            let mut bytes = text.as_bytes().to_vec();
-            bytes[cb.marker_at] = status.marker();
-            // Both markers are ASCII, so the text stays valid UTF-8.
-            return String::from_utf8(bytes).map_err(|_| SpecError::invalid("tasks.md", "not UTF-8"));
-        }
-    }
-    Err(SpecError::TaskNotFound { id: task_id_wanted.to_string() })
-}
-
-/// Counts plain markdown checkboxes (`- [ ]`, `- [x]`, `* [X]`) outside fenced code blocks, as in
-/// a LeanSpec README's plan and test sections.
-pub fn count_checkboxes(text: &str) -> TaskProgress {
-    let mut p = TaskProgress::default();
-    let mut fence: Option<&str> = None;
-    for (n, (start, line)) in lines(text).enumerate() {
-        let t = line.trim_start();
-        if let Some(f) = fence {
-            if t.starts_with(f) {
-                fence = None;
-            }
-            continue;
-        }
-        if t.starts_with("```") || t.starts_with("~~~") {
-            fence = Some(&t[..3]);
-            continue;
-        }
-        if let Some(cb) = checkbox(n, start, line, b" xX") {
-            p.add(if cb.marker == b' ' { TaskStatus::Pending } else { TaskStatus::Done });
-        }
     }
     p
 }

@@ -9,9 +9,10 @@ use serde::Serialize;
 use crate::approvals::{parse_approval, Approval};
 use crate::error::SpecError;
 use crate::impl_log::{parse_legacy_log, parse_log_markdown, ImplLogEntry};
-use crate::paths::{WorkflowRoot, SPEC_DOCUMENTS};
+use crate::paths::{ApprovalLocation, WorkflowRoot, SPEC_DOCUMENTS};
 use crate::tasks::{task_progress, TaskProgress};
 use crate::time::Timestamp;
+use crate::workflow_status::{workflow_status, SpecDocuments, WorkflowStatus};
 
 /// A file the caller knows about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct WorkflowSpec {
     pub documents: Vec<SpecDocument>,
     /// From tasks.md, when present.
     pub task_progress: Option<TaskProgress>,
+    /// The status spec-workflow's `spec-status` tool derives (see [`workflow_status`]).
+    pub status: WorkflowStatus,
     /// The newest modification time among the spec's files.
     pub last_modified: Option<Timestamp>,
 }
@@ -110,8 +113,13 @@ pub struct WorkflowProject {
     pub archived_specs: Vec<WorkflowSpec>,
     /// Steering documents this layout knows, present or not.
     pub steering: Vec<SteeringDoc>,
-    /// Approval files, newest first.
+    /// Approval files spec-workflow reads (`approvals/{category}/*.json`), newest first: the
+    /// ones to list, count and decide.
     pub approvals: Vec<ApprovalFile>,
+    /// Legacy nested approvals (`approvals/{spec}/{document}/approval_*.json`), newest first.
+    /// spec-workflow 2.x never reads them: show them read-only, never count them as pending,
+    /// never decide them ([`WorkflowRoot::check_approval_path`] refuses).
+    pub legacy_approvals: Vec<ApprovalFile>,
     /// Implementation logs.
     pub impl_logs: Vec<ImplLogFile>,
     /// Files that could not be read or parsed (the rest of the model is still built).
@@ -133,6 +141,7 @@ pub fn build_project(
         archived_specs: Vec::new(),
         steering: Vec::new(),
         approvals: Vec::new(),
+        legacy_approvals: Vec::new(),
         impl_logs: Vec::new(),
         problems: Vec::new(),
     };
@@ -147,11 +156,14 @@ pub fn build_project(
             ["archive", "specs", name, rest @ ..] if !rest.is_empty() => {
                 archived.entry(name.to_string()).or_default().push((rel, f));
             }
-            ["approvals", dirs @ .., file]
-                if !dirs.is_empty() && !dirs.contains(&".snapshots") && file.ends_with(".json") =>
-            {
+            ["approvals", ..] => {
+                let list = match root.approval_location(&f.path) {
+                    ApprovalLocation::Current { .. } => &mut project.approvals,
+                    ApprovalLocation::Legacy => &mut project.legacy_approvals,
+                    ApprovalLocation::NotApproval => continue,
+                };
                 match read(&f.path).ok_or_else(unreadable).and_then(|t| parse_approval(&t)) {
-                    Ok(approval) => project.approvals.push(ApprovalFile { path: f.path.clone(), approval }),
+                    Ok(approval) => list.push(ApprovalFile { path: f.path.clone(), approval }),
                     Err(e) => problems.push(problem(&f.path, e)),
                 }
             }
@@ -175,6 +187,7 @@ pub fn build_project(
         });
     }
     project.approvals.sort_by(|a, b| b.approval.created_at.cmp(&a.approval.created_at));
+    project.legacy_approvals.sort_by(|a, b| b.approval.created_at.cmp(&a.approval.created_at));
     project.problems = problems;
     project
 }
@@ -199,8 +212,10 @@ fn spec_model(
         display_name: display_name(name),
         documents: Vec::new(),
         task_progress: None,
+        status: WorkflowStatus::RequirementsNeeded,
         last_modified: files.iter().filter_map(|(_, f)| f.modified).max(),
     };
+    let mut docs = SpecDocuments::default();
     for doc in SPEC_DOCUMENTS {
         let file_name = format!("{doc}.md");
         let Some((_, f)) = files.iter().find(|(rel, _)| rel.rsplit('/').next() == Some(&file_name) && depth(rel) == 1)
@@ -208,10 +223,16 @@ fn spec_model(
             continue;
         };
         spec.documents.push(SpecDocument { name: doc, path: f.path.clone(), modified: f.modified });
-        if doc == "tasks" {
-            spec.task_progress = read(&f.path).map(|t| task_progress(&t));
+        match doc {
+            "requirements" => docs.requirements = true,
+            "design" => docs.design = true,
+            _ => {
+                spec.task_progress = read(&f.path).map(|t| task_progress(&t));
+                docs.tasks = Some(spec.task_progress);
+            }
         }
     }
+    spec.status = workflow_status(docs);
     for (rel, f) in files {
         let in_log_dir = rel.contains("/Implementation Logs/") && rel.ends_with(".md") && depth(rel) == 2;
         let legacy = rel.ends_with("/implementation-log.json") && depth(rel) == 1;

@@ -9,20 +9,9 @@ use specbridge_specs::{
     parse_spec, parse_tasks, TaskStatus,
 };
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            files(&path, out);
-        } else if kind.is_file() {
-            out.push(path);
-        }
-    }
-}
+use support::files;
 
 #[derive(Default, Debug)]
 struct Counts {
@@ -37,7 +26,7 @@ struct Counts {
 
 #[test]
 fn every_corpus_file_parses() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let corpus = support::corpus();
     if !corpus.is_dir() {
         println!("note: {} is absent; the corpus test was skipped", corpus.display());
         return;

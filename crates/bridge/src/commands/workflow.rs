@@ -39,7 +39,8 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
             let current = ctx.fs.read_existing(&rel)?;
             ctx.fs.check_seen(args.base_hash.as_deref(), &current)?;
             let status = TaskStatus::from_name(&args.status).map_err(spec_error)?;
-            let text = set_task_status(&current.0, &args.task_id, status).map_err(spec_error)?;
+            let text =
+                set_task_status(&current.0, &args.task_id, status, args.reason.as_deref()).map_err(spec_error)?;
             let hash = ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))?;
             // The REST names (`completed`, not the crate's `done`), as the caller sent them.
             let status = match status {
