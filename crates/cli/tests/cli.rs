@@ -86,6 +86,20 @@ fn login_with_a_file_vault_keeps_the_token_out_of_output_and_config() {
     }
 }
 
+/// Regression: with the bridge's home inside a shared folder (a common
+/// container layout), the hub could read its token file and rewrite its config.
+#[test]
+fn sharing_the_folder_that_holds_the_bridges_home_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join(".specbridge");
+    run_ok(&home, &["projects", "list"]);
+    let out = run_err(&home, &["projects", "add", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SPECBRIDGE_HOME") && stderr.contains("inside the shared root"), "{stderr}");
+    let listed = run_ok(&home, &["projects", "list"]);
+    assert!(listed.contains("No projects"), "nothing was added: {listed}");
+}
+
 #[test]
 fn bad_input_gets_a_clear_error() {
     let dir = TempDir::new().unwrap();

@@ -162,13 +162,20 @@ impl Limiters {
 
     /// Holds one connection slot for `ip`, or `None` when it has all its slots.
     pub(crate) fn connection(&self, ip: IpAddr) -> Option<ConnectionSlot> {
+        if self.config.behind_proxy {
+            // Every socket comes from the proxy, so a per-address cap would
+            // cap all clients together; the proxy limits connections itself
+            // (haproxy's `maxconn`, say), and the rates still apply per
+            // forwarded address.
+            return Some(ConnectionSlot { ip, open: None });
+        }
         let mut open = lock(&self.connections);
         let count = open.entry(ip).or_insert(0);
         if *count >= self.config.connections_per_ip {
             return None;
         }
         *count += 1;
-        Some(ConnectionSlot { ip, open: Arc::clone(&self.connections) })
+        Some(ConnectionSlot { ip, open: Some(Arc::clone(&self.connections)) })
     }
 
     /// Forgets rate state of addresses that have been quiet (run now and then).
@@ -185,12 +192,15 @@ impl Limiters {
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot {
     ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// The counts it is part of; `None` when connections are not counted
+    /// (behind a proxy).
+    open: Option<Arc<Mutex<HashMap<IpAddr, usize>>>>,
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut open = lock(&self.open);
+        let Some(open) = &self.open else { return };
+        let mut open = lock(open);
         if let Some(count) = open.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
@@ -262,6 +272,14 @@ mod tests {
         assert!(limits.connection(ip).is_none());
         drop(one);
         assert!(limits.connection(ip).is_some());
+    }
+
+    #[test]
+    fn connections_through_a_proxy_are_not_capped_as_one_address() {
+        let limits = Limiters::new(AbuseLimits { connections_per_ip: 1, behind_proxy: true, ..AbuseLimits::default() });
+        let proxy = "10.0.0.9".parse().unwrap();
+        let slots: Vec<_> = (0..4).map(|_| limits.connection(proxy)).collect();
+        assert!(slots.iter().all(Option::is_some));
     }
 
     #[test]

@@ -31,6 +31,11 @@ enum Command {
         /// (re-read per request). Defaults to `<data dir>/updates`.
         #[arg(long, env = "SPECBRIDGE_HUB_UPDATES")]
         updates_dir: Option<PathBuf>,
+        /// The hub sits behind a proxy that sets X-Forwarded-For: per-address
+        /// limits use the address it names. Without a proxy, leave this off, or
+        /// every client could pick the address it is limited as.
+        #[arg(long, env = "SPECBRIDGE_HUB_BEHIND_PROXY")]
+        behind_proxy: bool,
     },
     /// Create, list and revoke tokens.
     Token {
@@ -81,13 +86,15 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { listen, updates_dir } => serve(data_dir, listen, updates_dir).await,
+            Command::Serve { listen, updates_dir, behind_proxy } => {
+                serve(data_dir, listen, updates_dir, behind_proxy).await
+            }
             Command::Token { action } => token(data_dir, action).await,
         }
     })
 }
 
-async fn serve(data_dir: PathBuf, listen: SocketAddr, updates_dir: Option<PathBuf>) -> Result<()> {
+async fn serve(data_dir: PathBuf, listen: SocketAddr, updates_dir: Option<PathBuf>, behind_proxy: bool) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -98,6 +105,7 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr, updates_dir: Option<PathBu
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let mut config = HubConfig::new(&data_dir);
     config.updates_dir = updates_dir;
+    config.limits.behind_proxy = behind_proxy;
     let updates = config.updates_folder();
     let hub = specbridge_hub::start(config, listener).await?;
     tracing::info!(url = %hub.url(), data = %data_dir.display(), updates = %updates.display(), "serving");

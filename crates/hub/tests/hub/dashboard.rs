@@ -3,47 +3,10 @@
 //! in-order replay under the conflict rule.
 
 use crate::support::*;
-use futures_util::StreamExt as _;
 use specbridge_hub::HubHandle;
 use specbridge_protocol::*;
 use std::time::Duration;
 use tempfile::TempDir;
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message as Ws};
-
-/// Dials `/ws/dashboard`; `Err(status)` when the upgrade is refused.
-async fn feed(hub: &HubHandle, token: &str, origin: Option<&str>) -> Result<Client, u16> {
-    let mut request = format!("ws://{}/ws/dashboard", hub.addr()).into_client_request().unwrap();
-    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    if let Some(origin) = origin {
-        request.headers_mut().insert("Origin", origin.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
-        Err(e) => panic!("unexpected handshake error: {e}"),
-    }
-}
-
-/// The next JSON message within `within`, or `None`.
-async fn next(ws: &mut Client, within: Duration) -> Option<serde_json::Value> {
-    loop {
-        match tokio::time::timeout(within, ws.next()).await {
-            Ok(Some(Ok(Ws::Text(text)))) => return Some(serde_json::from_str(text.as_str()).unwrap()),
-            Ok(Some(Ok(Ws::Ping(_) | Ws::Pong(_)))) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// Skips messages until one of `kind` arrives.
-async fn next_of(ws: &mut Client, kind: &str) -> serde_json::Value {
-    loop {
-        let message = next(ws, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no {kind} message"));
-        if message["type"] == kind {
-            return message;
-        }
-    }
-}
 
 #[tokio::test]
 async fn the_feed_sends_state_then_coalesced_live_deltas() {

@@ -11,4 +11,5 @@ mod lifecycle;
 mod routing;
 mod support;
 mod sync;
+mod trust;
 mod updates;

@@ -244,15 +244,24 @@ pub(crate) struct HubProcess {
 }
 
 impl HubProcess {
-    /// Starts `specbridge-hub serve` on a free port and waits for `/healthz`.
+    /// Starts `specbridge-hub serve` on a free port and waits until it accepts.
     pub(crate) async fn start(data: &Path) -> Self {
+        Self::spawn(data, std::process::Stdio::null()).await
+    }
+
+    /// Like [`HubProcess::start`], with the hub's log written to `log`.
+    pub(crate) async fn start_logged(data: &Path, log: &Path) -> Self {
+        Self::spawn(data, std::fs::File::create(log).unwrap().into()).await
+    }
+
+    async fn spawn(data: &Path, stderr: std::process::Stdio) -> Self {
         let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_specbridge-hub"))
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", &addr.to_string()])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let process = Self { child, addr };
@@ -299,5 +308,40 @@ impl HubProcess {
 impl Drop for HubProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Dials `/ws/dashboard`; `Err(status)` when the upgrade is refused.
+pub(crate) async fn feed(hub: &HubHandle, token: &str, origin: Option<&str>) -> Result<Client, u16> {
+    let mut request = format!("ws://{}/ws/dashboard", hub.addr()).into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    if let Some(origin) = origin {
+        request.headers_mut().insert("Origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("unexpected handshake error: {e}"),
+    }
+}
+
+/// The next JSON message within `within`, or `None`.
+pub(crate) async fn next(ws: &mut Client, within: Duration) -> Option<serde_json::Value> {
+    loop {
+        match tokio::time::timeout(within, ws.next()).await {
+            Ok(Some(Ok(Ws::Text(text)))) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+            Ok(Some(Ok(Ws::Ping(_) | Ws::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Skips messages until one of `kind` arrives.
+pub(crate) async fn next_of(ws: &mut Client, kind: &str) -> serde_json::Value {
+    loop {
+        let message = next(ws, Duration::from_secs(5)).await.unwrap_or_else(|| panic!("no {kind} message"));
+        if message["type"] == kind {
+            return message;
+        }
     }
 }
