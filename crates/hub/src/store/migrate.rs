@@ -24,7 +24,7 @@ pub(super) async fn sqlite(pool: &SqlitePool) -> StoreResult<()> {
     for (number, (name, sql)) in SQLITE.iter().enumerate().skip(usize::try_from(applied).unwrap_or(0)) {
         // One script: the migration and its number commit together or not at all
         // (PRAGMA takes no bound parameters; the value is our own counter).
-        let script = format!("BEGIN;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;", number + 1);
+        let script = format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;", number + 1);
         // raw_sql runs the whole script on one connection. On an error the
         // open fails and the pool is dropped, so the unfinished transaction
         // rolls back with its connection.

@@ -15,6 +15,15 @@ use std::time::Duration;
 /// The one account a single-user hub has; multi-account comes with the dashboard login.
 pub(crate) const DEFAULT_ACCOUNT: &str = "default";
 
+/// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at
+/// once, waiting up to the busy timeout. A deferred `BEGIN` that reads first
+/// and writes later fails at once with "database is locked" when another
+/// connection committed in between (WAL cannot move a reader's snapshot
+/// forward into a writer), and no busy timeout helps it.
+pub(super) async fn begin_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -133,7 +142,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, StoreResult<Connected>> {
         let (principal, machine, projects) = (principal.clone(), machine.clone(), projects.to_vec());
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = begin_write(&self.pool).await?;
             let owner: Option<(String, Option<String>, String)> =
                 sqlx::query_as("SELECT account_id, token_id, name FROM machines WHERE id = ?")
                     .bind(&machine.id)
@@ -176,7 +185,7 @@ impl Store for SqliteStore {
     fn replace_projects(&self, machine_id: &str, projects: &[ProjectInfo]) -> BoxFuture<'_, StoreResult<()>> {
         let (machine_id, projects) = (machine_id.to_owned(), projects.to_vec());
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = begin_write(&self.pool).await?;
             replace_projects_in(&mut tx, &machine_id, &projects).await?;
             tx.commit().await?;
             Ok(())
@@ -315,7 +324,7 @@ impl Store for SqliteStore {
         let machine_id = machine_id.to_owned();
         Box::pin(async move {
             let now = now_ms();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = begin_write(&self.pool).await?;
             for change in changes {
                 match change {
                     FileChange::Upsert { project, row, content } => {
@@ -526,6 +535,33 @@ mod tests {
         assert_eq!(renamed.name, "Build box", "a known machine keeps its own name");
         let found = store.find_machines(DEFAULT_ACCOUNT, "WORK MACBOOK").await.unwrap();
         assert_eq!(found.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        store.close().await;
+    }
+
+    /// Regression: a transaction that read before it wrote (a hello checks
+    /// the machine's owner first) failed at once with "database is locked"
+    /// whenever another connection committed in between.
+    #[tokio::test]
+    async fn concurrent_hellos_and_uploads_never_find_the_database_locked() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..8 {
+            let (store, id) = (store.clone(), format!("m{n}"));
+            let owner = principal(&store, &id).await;
+            tasks.push(tokio::spawn(async move {
+                for round in 0..20 {
+                    store.machine_connected(&owner, &machine(&id), &[project("p")], round).await?;
+                    let row = FileRow { path: format!("{round}.md"), hash: "h".into(), size: 1, mtime_ms: 1 };
+                    let change = FileChange::Upsert { project: "p".into(), row, content: b"x".to_vec() };
+                    store.apply_changes(&id, vec![change], u64::try_from(round).unwrap_or(0)).await?;
+                }
+                StoreResult::Ok(())
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
         store.close().await;
     }
 

@@ -38,7 +38,7 @@ impl TokenStore for SqliteStore {
             let secret = generate_secret();
             let id = new_token_id();
             let now = now_ms();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = super::sqlite::begin_write(&self.pool).await?;
             // Re-pairing: the machine's old tokens stop working in the same transaction.
             sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE machine_id = ? AND revoked_ms IS NULL")
                 .bind(now)
