@@ -8,6 +8,7 @@ packages=(
   curl                        # demo.sh talks to the hub with curl
   systemd                     # systemd-analyze verifies the headless service unit
   chromium                    # the dashboard's browser end-to-end tests (playwright-core drives it)
+  libssl3                     # the pinned LeanSpec CLI binary (e2e/lib/leanspec.mjs) links OpenSSL 3
   # The tray app (Tauri 2 on WebKitGTK) and its tests: the WebDriver e2e test
   # runs the real window under Xvfb; keychain tests use gnome-keyring in dbus-run-session.
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev

@@ -67,7 +67,7 @@ curl "${H[@]}" -X POST "$A/keyrx/specs/$spec/archive" | show
 curl "${H[@]}" -X POST "$A/keyrx/specs/$spec/unarchive" | show
 
 echo "== POST implementation log entry for task $task"
-curl "${H[@]}" -X POST -d "{\"task_id\":\"$task\",\"summary\":\"Done from curl\",\"files_modified\":[\"a.rs\"]}" \
+curl "${H[@]}" -X POST -d "{\"task_id\":\"$task\",\"summary\":\"Done from curl\",\"files_modified\":[\"a.rs\"],\"artifacts\":{}}" \
   "$A/keyrx/specs/$spec/implementation-log" | show
 
 echo "== stale base_hash: HTTP status"

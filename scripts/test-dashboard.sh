@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the web dashboard (npm + Vite), embeds it in the hub, and runs the
-# browser end-to-end tests: Debian's Chromium driven by playwright-core
-# against a real hub and a real headless bridge on temp projects.
+# end-to-end tests in e2e/ against a real hub and a real headless bridge on
+# temp projects: the browser tests (Debian's Chromium driven by
+# playwright-core) and the LeanSpec CLI conformance test (`npm ci` installs
+# the pinned @leanspec/cli-linux-x64 binary it runs).
 # Called by scripts/test.sh; runs alone too.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -44,7 +44,14 @@ export interface ErrorBody {
   code: string;
   message: string;
   hint?: string;
-  details?: { current_hash?: string | null; current_content?: { encoding: string; data: string } };
+  details?: {
+    current_hash?: string | null;
+    current_content?: { encoding: string; data: string };
+    /** `open_items`: how many `- [ ]` items LeanSpec counts in the spec. */
+    open_items?: number;
+    /** `skips_planned`: the status asked for, straight from `draft`. */
+    to?: string;
+  };
 }
 
 export interface FileRow {
@@ -68,6 +75,8 @@ export interface Task {
   status: "pending" | "in-progress" | "done" | "blocked";
   indent: number;
   requirements: string[];
+  /** spec-workflow's `_Blocked: <reason>_` line under the task. */
+  blockedReason: string | null;
 }
 
 export interface SpecView {
@@ -84,11 +93,21 @@ export interface SpecView {
   warnings: string[];
 }
 
+/** The status spec-workflow's own `spec-status` tool derives for a spec. */
+export type WorkflowStatus =
+  | "requirements-needed"
+  | "design-needed"
+  | "tasks-needed"
+  | "implementing"
+  | "completed"
+  | "ready-for-implementation";
+
 export interface WorkflowSpec {
   name: string;
   displayName: string;
   documents: { name: string; path: string }[];
   taskProgress: TaskProgress | null;
+  status: WorkflowStatus;
 }
 
 export interface Approval {
@@ -107,7 +126,10 @@ export interface WorkflowProject {
   specs: WorkflowSpec[];
   archivedSpecs: WorkflowSpec[];
   steering: { name: string; path: string; exists: boolean }[];
+  /** The approvals spec-workflow reads: the ones to count and decide. */
   approvals: { path: string; approval: Approval }[];
+  /** Legacy nested approvals (`approvals/<spec>/<document>/`): spec-workflow 2.x never reads them. */
+  legacyApprovals: { path: string; approval: Approval }[];
   problems: { path: string; message: string }[];
 }
 
@@ -192,10 +214,12 @@ export const api = {
   content: (m: string, p: string, path: string) => call<FileContent>("GET", `${base(m, p)}/content/${encPath(path)}`),
   writeDocument: (m: string, p: string, path: string, content: string, baseHash: string | null, queue: boolean) =>
     call<WriteAnswer>("PUT", `${base(m, p)}/documents/${encPath(path)}`, { content, base_hash: baseHash, queue }),
-  setFrontmatter: (m: string, p: string, spec: string, changes: Record<string, unknown>, baseHash: string | null, queue: boolean) =>
-    call<WriteAnswer>("PATCH", `${base(m, p)}/specs/${enc(spec)}/frontmatter`, { changes, base_hash: baseHash, queue }),
-  setTask: (m: string, p: string, spec: string, task: string, status: string, baseHash: string | null, queue: boolean) =>
-    call<WriteAnswer>("PUT", `${base(m, p)}/specs/${enc(spec)}/tasks/${enc(task)}/status`, { status, base_hash: baseHash, queue }),
+  /** `force` skips LeanSpec's status guard (`open_items`, `skips_planned`), as `leanspec update --force`. */
+  setFrontmatter: (m: string, p: string, spec: string, changes: Record<string, unknown>, baseHash: string | null, queue: boolean, force = false) =>
+    call<WriteAnswer>("PATCH", `${base(m, p)}/specs/${enc(spec)}/frontmatter`, { changes, base_hash: baseHash, queue, force: force || undefined }),
+  /** `reason` is written as spec-workflow's `_Blocked: <reason>_` line (blocked only). */
+  setTask: (m: string, p: string, spec: string, task: string, status: string, baseHash: string | null, queue: boolean, reason?: string) =>
+    call<WriteAnswer>("PUT", `${base(m, p)}/specs/${enc(spec)}/tasks/${enc(task)}/status`, { status, reason: reason || undefined, base_hash: baseHash, queue }),
   /** spec-workflow's rules: a revision request carries the comment; approve and reject carry it as the response. */
   answerApproval: (m: string, p: string, id: string, action: string, comment: string, queue: boolean) => {
     const text = comment.trim();

@@ -47,20 +47,28 @@ function freePort() {
 
 /** A running hub, a bridge sharing temp copies of the fixtures, and helpers. */
 export class World {
-  static async start({ workflow = true } = {}) {
+  /**
+   * `projects`, when given, replaces the sample projects: `[{ name, from }]`, each copied from
+   * `from` into the world's temp dir (`w.dirs[name]`); the first is `w.project`.
+   */
+  static async start({ workflow = true, projects } = {}) {
     const w = new World();
     w.dir = mkdtempSync(join(tmpdir(), "specbridge-e2e-"));
     w.port = await freePort();
     w.url = `http://127.0.0.1:${w.port}`;
     w.env = { ...process.env, SPECBRIDGE_HUB_DATA: join(w.dir, "hub"), SPECBRIDGE_HOME: join(w.dir, "bridge"), RUST_LOG: "info" };
-    w.project = join(w.dir, "sample-project");
-    cpSync(join(repo, "examples/sample-project"), w.project, { recursive: true });
-    w.projects = ["sample-project"];
-    if (workflow) {
-      w.workflow = join(w.dir, "checkout-app");
-      cpSync(join(repo, "e2e/fixtures/checkout-app"), w.workflow, { recursive: true });
-      w.projects.push("checkout-app");
+    const sources = projects ?? [
+      { name: "sample-project", from: join(repo, "examples/sample-project") },
+      ...(workflow ? [{ name: "checkout-app", from: join(repo, "e2e/fixtures/checkout-app") }] : []),
+    ];
+    w.dirs = {};
+    for (const { name, from } of sources) {
+      w.dirs[name] = join(w.dir, name);
+      cpSync(from, w.dirs[name], { recursive: true });
     }
+    w.projects = sources.map((p) => p.name);
+    w.project = w.dirs[w.projects[0]];
+    w.workflow = w.dirs["checkout-app"];
     w.hub = spawn(hubBin, ["serve", "--listen", `127.0.0.1:${w.port}`], {
       env: w.env,
       stdio: ["ignore", openSync(join(w.dir, "hub.log"), "a"), openSync(join(w.dir, "hub.log"), "a")],
@@ -71,16 +79,24 @@ export class World {
     w.userToken = token("user", "e2e-user");
     const machineToken = token("machine", "e2e-machine");
     execFileSync(bridgeBin, ["login", "--hub", w.url, "--vault", "file", "--token-stdin"], { env: w.env, input: machineToken });
-    execFileSync(bridgeBin, ["projects", "add", w.project, "--name", "sample-project"], { env: w.env });
-    if (workflow) execFileSync(bridgeBin, ["projects", "add", w.workflow, "--name", "checkout-app"], { env: w.env });
+    for (const name of w.projects) execFileSync(bridgeBin, ["projects", "add", w.dirs[name], "--name", name], { env: w.env });
     await w.startBridge();
     return w;
   }
 
   async api(path, init = {}) {
-    const res = await fetch(`${this.url}${path}`, { ...init, headers: { Authorization: `Bearer ${this.userToken}`, ...(init.headers ?? {}) } });
-    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
-    return res.json();
+    const { status, body } = await this.call(path, init);
+    if (status >= 400) throw new Error(`${path}: HTTP ${status} ${JSON.stringify(body)}`);
+    return body;
+  }
+
+  /** A REST call that may fail: `{ status, body }`. A JSON `init.json` is sent as the body. */
+  async call(path, init = {}) {
+    const { json, ...rest } = init;
+    const headers = { Authorization: `Bearer ${this.userToken}`, ...(json !== undefined ? { "Content-Type": "application/json" } : {}), ...(init.headers ?? {}) };
+    const res = await fetch(`${this.url}${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
   }
 
   async machines() {

@@ -30,9 +30,16 @@ describe("dashboard against a real hub and bridge", () => {
     assert.ok(inProgress >= 1, "001-user-login is in progress in the sample");
   });
 
-  test("a status change in the browser changes the file on disk", async () => {
+  test("a status change in the browser changes the file on disk, after LeanSpec's completion guard", async () => {
     await page.goto(w.projectUrl());
+    const before = w.read(README);
     await page.selectOption('select[data-spec-status="001-user-login"]', "complete");
+    // The README has two unchecked items: the bridge answers `open_items` and the page asks.
+    const ask = page.locator('[data-testid="ask-dialog"]');
+    await ask.waitFor();
+    assert.equal(await ask.locator("h2").innerText(), "2 items are unchecked — complete anyway?");
+    assert.equal(w.read(README), before, "nothing written before the answer");
+    await ask.locator('[data-testid="ask-confirm"]').click();
     await waitFor(() => /^status: complete$/m.test(w.read(README)), "status: complete on disk");
     const text = w.read(README);
     assert.match(text, /^completed_at: /m, "LeanSpec's completed_at is maintained");
@@ -101,6 +108,33 @@ describe("dashboard against a real hub and bridge", () => {
     assert.match(value, /theirs/);
     assert.doesNotMatch(value, /mine/);
     assert.doesNotMatch(w.read(README), /mine/);
+  });
+
+  test("spec-workflow's status words, a blocked reason, and legacy approvals read-only", async () => {
+    const tasks = ".spec-workflow/specs/checkout/tasks.md";
+    await page.goto(w.projectUrl("checkout-app"));
+    await page.waitForSelector('[data-wf-spec="checkout"] [data-wf-status="implementing"]');
+    // The legacy nested approval is not counted: spec-workflow sees one approval, pending.
+    assert.match(await page.locator(".workflow").innerText(), /1 pending of 1 · 1 in the old folder layout \(read-only\)/);
+
+    await page.goto(w.projectUrl("checkout-app", "wf", "checkout"));
+    await page.selectOption('[data-task="4"] select', "blocked");
+    const ask = page.locator('[data-testid="ask-dialog"]');
+    await ask.locator("input").fill("waiting for the staging card");
+    await ask.locator('[data-testid="ask-confirm"]').click();
+    await waitFor(
+      () => w.read(tasks, w.workflow).includes("- [~] 4. End-to-end test of a one-tap checkout\n  - _Blocked: waiting for the staging card_"),
+      "the _Blocked: line on disk",
+    );
+    await page.waitForSelector('[data-task="4"] [data-blocked-reason]:has-text("Blocked: waiting for the staging card")');
+    await page.selectOption('[data-task="4"] select', "pending");
+    await waitFor(() => !w.read(tasks, w.workflow).includes("_Blocked:"), "the _Blocked: line removed with the new status");
+
+    await page.goto(w.projectUrl("checkout-app", "approvals"));
+    const legacy = page.locator('[data-legacy-approval="approval_1758248748920_ii7m1056m"]');
+    await legacy.waitFor();
+    assert.equal(await legacy.locator("button").count(), 0, "no decision buttons");
+    assert.match(await page.locator('[data-testid="legacy-approvals"]').innerText(), /spec-workflow 2\.x no longer reads this approval/);
   });
 
   test("a task toggle and an approval on a spec-workflow project reach the disk", async () => {

@@ -234,7 +234,7 @@ fn fit(mut response: Response) -> Response {
     if fits(&response) {
         return response;
     }
-    if let Some(details) = response.error.as_mut().and_then(|e| e.details.as_mut()).and_then(Value::as_object_mut) {
+    if let Some(details) = response.error.as_mut().and_then(|e| e.details.as_mut()).and_then(|d| d.as_object_mut()) {
         details.remove("current_content");
         if fits(&response) {
             return response;

@@ -113,7 +113,7 @@ async fn done_when_flows_on_copies_of_the_real_corpus() {
     // 6. Add an implementation log entry: one new file, which the parser reads back.
     let before_tree = snapshot_tree(&flow);
     let entry = json!({ "task_id": task_id, "summary": "Done from the dashboard", "files_modified": ["a.rs"],
-        "statistics": { "lines_added": 3, "lines_removed": 1, "files_changed": 1 } });
+        "statistics": { "lines_added": 3, "lines_removed": 1, "files_changed": 1 }, "artifacts": {} });
     let added = w.ok("POST", &format!("/api/projects/flow/specs/{name}/implementation-log"), Some(entry)).await;
     let rel = added["path"].as_str().unwrap();
     assert_eq!(changed_files(&before_tree, &snapshot_tree(&flow), &flow), vec![rel.to_owned()]);

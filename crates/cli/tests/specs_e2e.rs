@@ -129,7 +129,7 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     let specs = w.ok("GET", "/api/projects/flow/specs", None).await;
     let auth = specs.as_array().unwrap().iter().find(|s| s["name"] == "auth").unwrap();
     assert_eq!(auth["task_progress"], json!({"total": 3, "done": 1, "in_progress": 1, "pending": 1, "blocked": 0}));
-    assert_eq!(auth["status"], "in-progress");
+    assert_eq!(auth["status"], "implementing", "spec-workflow's spec-status word");
     assert_eq!(auth["documents"], json!(["requirements", "design", "tasks"]));
     let spec = w.ok("GET", "/api/projects/flow/specs/auth", None).await;
     assert_eq!(spec["documents"].as_array().unwrap().len(), 3);
@@ -210,7 +210,8 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
 
     // Implementation logs.
     let entry = json!({ "task_id": "2", "summary": "Added the handler", "files_modified": ["src/h.rs"],
-        "files_created": [], "statistics": { "lines_added": 10, "lines_removed": 2, "files_changed": 1 } });
+        "files_created": [], "statistics": { "lines_added": 10, "lines_removed": 2, "files_changed": 1 },
+        "artifacts": {} });
     let added = w.ok("POST", "/api/projects/flow/specs/auth/implementation-log", Some(entry)).await;
     let path = added["path"].as_str().unwrap();
     assert!(path.starts_with(".spec-workflow/specs/auth/Implementation Logs/task-2_"), "{path}");

@@ -141,7 +141,8 @@ from_rejection!(
 /// The HTTP status for an error code (table in docs/protocol.md).
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::Conflict => StatusCode::CONFLICT,
+        // The request is fine; the state asks the caller to confirm (`force`).
+        ErrorCode::Conflict | ErrorCode::OpenItems | ErrorCode::SkipsPlanned => StatusCode::CONFLICT,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::ForbiddenPath | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Invalid | ErrorCode::UnsupportedVersion => StatusCode::BAD_REQUEST,

@@ -122,6 +122,10 @@ pub struct ApprovalListArgs {
     /// Only approvals of this category (usually the spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_name: Option<String>,
+    /// List the legacy nested approvals (`approvals/<spec>/<document>/*.json`)
+    /// instead: spec-workflow 2.x no longer reads them, so they are read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy: bool,
 }
 
 /// An approval by id.
@@ -270,6 +274,11 @@ pub struct FrontmatterArgs {
     /// Keys to set (`status`, `priority`, `tags`, `depends_on`, `parent`,
     /// `assignee`, or any scalar key); `null` removes a key.
     pub changes: Map<String, Value>,
+    /// Skip LeanSpec's status guard (`leanspec update --force`): complete a
+    /// spec with unchecked items (`open_items`), or leave `draft` without
+    /// `planned` (`skips_planned`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
     /// Hash of the README as the author saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_hash: Option<String>,

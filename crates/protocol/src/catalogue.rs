@@ -241,7 +241,8 @@ impl Call {
                         None => key.clone(),
                     })
                     .collect();
-                format!("{}: {}", a.name, if keys.is_empty() { "frontmatter".to_owned() } else { keys.join(", ") })
+                let keys = if keys.is_empty() { "frontmatter".to_owned() } else { keys.join(", ") };
+                format!("{}: {keys}{}", a.name, if a.force { " (forced)" } else { "" })
             }
             Self::UpdateContent(a) => format!("{}: edit content", a.name),
             Self::CreateSpec(a) => format!("create spec: {}", a.title),

@@ -33,6 +33,13 @@ pub enum ErrorCode {
     NoSpace,
     /// Too many requests from this address; retry after the time given.
     RateLimited,
+    /// Completing a LeanSpec spec whose body still has unchecked `- [ ]`
+    /// items (`details.open_items` says how many). Repeat with `force` to
+    /// complete anyway, as `leanspec update --status complete --force` does.
+    OpenItems,
+    /// Moving a LeanSpec spec from `draft` straight to `in-progress` or
+    /// `complete` (`details.from`, `details.to`). Repeat with `force`.
+    SkipsPlanned,
     /// A code this build does not know (sent by a newer peer).
     #[serde(other)]
     Unknown,
@@ -55,6 +62,8 @@ impl ErrorCode {
             Self::UnsupportedVersion => "unsupported_version",
             Self::NoSpace => "no_space",
             Self::RateLimited => "rate_limited",
+            Self::OpenItems => "open_items",
+            Self::SkipsPlanned => "skips_planned",
             Self::Unknown => "unknown",
         }
     }
@@ -78,9 +87,11 @@ pub struct ErrorBody {
     /// How to fix it, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// Structured details for programs.
+    /// Structured details for programs. Boxed: few errors carry details, and
+    /// a `Value` (an ordered map with serde_json's `preserve_order`) would
+    /// make every `Result<_, ErrorBody>` twice as large.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl ErrorBody {
@@ -99,7 +110,7 @@ impl ErrorBody {
     /// Adds structured details.
     #[must_use]
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 }

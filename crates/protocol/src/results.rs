@@ -95,10 +95,17 @@ pub struct TaskStatusResult {
     pub task_id: String,
     /// The status set (`pending`, `in-progress`, `completed`, `blocked`).
     pub status: String,
+    /// The blocked reason written (`  - _Blocked: <reason>_`), for `blocked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// tasks.md.
     pub path: String,
-    /// Its new hash.
+    /// Its hash after the edit.
     pub hash: String,
+    /// Whether any byte changed: as in spec-workflow, setting the status a
+    /// task already has (with no new reason) writes nothing.
+    #[serde(default)]
+    pub changed: bool,
     /// Task counts after the edit.
     pub progress: Value,
 }

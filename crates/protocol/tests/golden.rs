@@ -131,14 +131,17 @@ fn sync_messages() {
 
 #[test]
 fn commands_responses_and_errors() {
-    // `args` is a JSON object inside the envelope; its keys go out sorted.
+    // `args` is a JSON object inside the envelope. serde_json's `preserve_order`
+    // is on (workspace Cargo.toml), so its keys go out in the order they were
+    // given: a struct's field order here, a client's order for a comment.
+    // Peers never depend on key order; this only pins what we send.
     let args = FileWriteArgs { path: "a.md".into(), content: Content::text("x"), base_hash: Some(hash('a')) };
     let mut command = Command::new("c1", "app", &Call::FileWrite(args.clone()), 30_000);
     command.expires_at_ms = Some(1_764_000_030_000);
     golden(
         Message::Command(command.clone()),
         &format!(
-            r#"{{"type":"command","id":"c1","project":"app","deadline_ms":30000,"expires_at_ms":1764000030000,"name":"file-write","args":{{"base_hash":"{}","content":{{"data":"x","encoding":"utf8"}},"path":"a.md"}}}}"#,
+            r#"{{"type":"command","id":"c1","project":"app","deadline_ms":30000,"expires_at_ms":1764000030000,"name":"file-write","args":{{"path":"a.md","content":{{"encoding":"utf8","data":"x"}},"base_hash":"{}"}}}}"#,
             hash('a')
         ),
     );
@@ -149,7 +152,7 @@ fn commands_responses_and_errors() {
     );
     golden(
         Message::Response(Response::ok("c1", serde_json::json!({"path":"a.md","hash":"h","size":1}))),
-        r#"{"type":"response","id":"c1","result":{"hash":"h","path":"a.md","size":1}}"#,
+        r#"{"type":"response","id":"c1","result":{"path":"a.md","hash":"h","size":1}}"#,
     );
     golden(
         Message::Response(Response::err(
@@ -183,6 +186,8 @@ fn every_error_code_has_a_stable_name() {
         (UnsupportedVersion, "unsupported_version"),
         (NoSpace, "no_space"),
         (RateLimited, "rate_limited"),
+        (OpenItems, "open_items"),
+        (SkipsPlanned, "skips_planned"),
     ] {
         assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{name}\""));
         assert_eq!(code.as_str(), name);

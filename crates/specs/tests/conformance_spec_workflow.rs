@@ -49,7 +49,7 @@ fn approval_create_key_order() {
     assert!(ROOT.approval_path("auth/design.md", id).is_err());
 }
 
-// approval-storage.ts@b63e6cd, updateApproval: assigns status, response, annotations,
+// src/dashboard/approval-storage.ts@b63e6cd, updateApproval: assigns status, response, annotations,
 // respondedAt, then comments (when given) on the parsed object. Existing keys keep their place,
 // new ones are appended in that order, and `annotations = undefined` disappears. The dashboard
 // (src/dashboard_frontend/src/modules/pages/ApprovalsPage.tsx@b63e6cd, handleApprove) sends
@@ -72,7 +72,7 @@ fn approval_update_appends_fields_in_upstream_order() {
     assert!(out.ends_with("\"response\": \"Out of scope\",\n  \"respondedAt\": \"2025-12-06T16:40:00.000Z\"\n}"));
 }
 
-// multi-server.ts@b63e6cd, POST /api/projects/:projectId/approvals/:id/:action passes
+// src/dashboard/multi-server.ts@b63e6cd, POST /api/projects/:projectId/approvals/:id/:action passes
 // `comments?: any[]` straight to updateApproval: the objects are stored as the client sent them,
 // key order included. ApprovalsPage.tsx's handleRevision puts the same array in annotations.
 #[test]
@@ -91,9 +91,10 @@ fn comments_keep_the_key_order_they_were_given() {
     assert_eq!(again.comments[0].keys(), ["id", "comment", "type", "timestamp", "extra"]);
 }
 
-// ApprovalsPage.tsx@b63e6cd line 210: `${t.substring(0, 50)}${t.length > 50 ? '...' : ''}` in
-// UTF-16 units. With 49 ASCII characters and then an emoji, substring keeps the emoji's high
-// surrogate alone, which a browser shows as U+FFFD; we write U+FFFD itself (valid UTF-8/UTF-16).
+// src/dashboard_frontend/src/modules/pages/ApprovalsPage.tsx@b63e6cd line 210:
+// `${t.substring(0, 50)}${t.length > 50 ? '...' : ''}` in UTF-16 units. With 49 ASCII characters
+// and then an emoji, substring keeps the emoji's high surrogate alone, which a browser shows as
+// U+FFFD; we write U+FFFD itself (valid UTF-8/UTF-16).
 #[test]
 fn summary_truncation_with_an_emoji_on_the_boundary() {
     let selection = |text: &str| {
@@ -114,7 +115,7 @@ fn summary_truncation_with_an_emoji_on_the_boundary() {
     assert_eq!(parse_approval(&upstream).unwrap().response.as_deref(), Some("1. \"ab\u{fffd}...\": c"));
 }
 
-// approval-storage.ts@b63e6cd, getAllApprovals/findApprovalPath: only `approvals/<category>/*.json`
+// src/dashboard/approval-storage.ts@b63e6cd, getAllApprovals/findApprovalPath: only `approvals/<category>/*.json`
 // with a category passing validateSimplePathSegment; legacy `approvals/<spec>/<doc>/approval_*.json`
 // files are never read, so spec-workflow counts them nowhere (getAllPendingApprovals).
 #[test]
@@ -133,7 +134,7 @@ fn legacy_nested_approvals_are_not_counted() {
     assert!(matches!(err, SpecError::LegacyApproval { .. }) && err.code() == "forbidden");
 }
 
-// approval-storage.ts@b63e6cd, captureSnapshot: `approvals/<categoryName || 'default'>/.snapshots/
+// src/dashboard/approval-storage.ts@b63e6cd, captureSnapshot: `approvals/<categoryName || 'default'>/.snapshots/
 // <basename(filePath)>/snapshot-NNN.json` (padStart 3) plus metadata.json; snapshot keys id,
 // approvalId, approvalTitle, version, timestamp, trigger, status, content, fileStats {size, lines
 // (split('\n').length), lastModified}, comments (approval.comments || []), annotations only when
@@ -204,7 +205,7 @@ const TASKS: &str = "# Tasks\n\n- [ ] 1. Parse config\n  - File: src/config.rs\n
 // src/core/task-parser.ts@b63e6cd, updateTaskStatus: the line becomes prefix + `${listMarker}
 // [${marker}] ` + taskText; the first `_Blocked:\s*[^_]+?_` line before the next checkbox is
 // removed; for 'blocked' with a reason, `${prefix}  - _Blocked: ${reason}_` is inserted right
-// below. multi-server.ts@b63e6cd PUT .../tasks/:taskId/status answers "already has status"
+// below. src/dashboard/multi-server.ts@b63e6cd PUT .../tasks/:taskId/status answers "already has status"
 // (no write) unless blocked with a new reason.
 #[test]
 fn tasks_marker_and_blocked_lines() {

@@ -43,6 +43,9 @@ fn pending(p: &WorkflowProject) -> usize {
     p.approvals.iter().filter(|a| a.approval.status == ApprovalStatus::Pending).count()
 }
 
+// src/tools/spec-status.ts@b63e6cd lines 63-85 (overallStatus) on every spec folder of
+// src/core/parser.ts@b63e6cd getAllSpecs; pending = src/dashboard/approval-storage.ts@b63e6cd
+// getAllPendingApprovals.
 #[test]
 fn keyrx_statuses_and_approvals_match_spec_workflow() {
     let Some(p) = project("spec-workflow-keyrx") else { return };
@@ -62,6 +65,8 @@ fn keyrx_statuses_and_approvals_match_spec_workflow() {
     assert_eq!((pending(&p), p.approvals.len(), p.legacy_approvals.len()), (13, 183, 0));
 }
 
+// src/dashboard/approval-storage.ts@b63e6cd getAllApprovals (l. 484-527) reads only
+// `approvals/<category>/*.json`; src/core/parser.ts@b63e6cd finds no `specs/` folder.
 #[test]
 fn moduprompt_legacy_approval_is_not_pending() {
     let Some(p) = project("spec-workflow-moduprompt") else { return };

@@ -1,6 +1,6 @@
 // A project: the LeanSpec board grouped by status, or the spec-workflow overview.
 
-import { api, type ProjectModel, type SpecView, type TaskProgress } from "../api";
+import { api, type ProjectModel, type SpecView, type TaskProgress, type WorkflowStatus } from "../api";
 import { fill, h } from "../dom";
 import {
   canEdit,
@@ -27,11 +27,14 @@ export function statusSelect(ctx: Ctx, target: Target, spec: SpecView, onDone: (
   if (!spec.status) select.prepend(h("option", { value: "", selected: true, disabled: true }, "(none)"));
   select.addEventListener("change", () => {
     const status = select.value;
-    const send = (base: string | null) =>
+    const set = (base: string | null, force: boolean) =>
+      api.setFrontmatter(target.machine, target.project, spec.name, { status }, base, wantsQueue(ctx, target), force);
+    // LeanSpec's guard may ask first ("2 items are unchecked — complete anyway?"); a yes resends with force.
+    const send = (base: string | null): Promise<unknown> =>
       runWrite(
         ctx,
         target,
-        () => api.setFrontmatter(target.machine, target.project, spec.name, { status }, base, wantsQueue(ctx, target)),
+        () => set(base, false),
         (theirs, theirHash) =>
           conflictDialog({
             what: spec.path,
@@ -42,6 +45,7 @@ export function statusSelect(ctx: Ctx, target: Target, spec: SpecView, onDone: (
             onOverwrite: () => void send(theirHash).then(onDone),
             overwriteLabel: "Apply my change to their version",
           }),
+        () => set(base, true),
       );
     select.disabled = true;
     void send(spec.hash).then(onDone);
@@ -129,6 +133,11 @@ function board(ctx: Ctx, target: Target, model: ProjectModel, reload: () => void
   );
 }
 
+/** A spec-workflow spec's status, in the words of spec-workflow's own `spec-status` tool. */
+export function workflowStatus(status: WorkflowStatus): HTMLElement {
+  return h("span", { class: `pill wf-status-${status}`, "data-wf-status": status }, status);
+}
+
 function workflowOverview(target: Target, model: ProjectModel): HTMLElement {
   const wf = model.workflow;
   if (!wf) return h("p", {}, "No spec-workflow data.");
@@ -141,12 +150,24 @@ function workflowOverview(target: Target, model: ProjectModel): HTMLElement {
       "ul",
       { class: "spec-list" },
       wf.specs.map((s) =>
-        h("li", {}, h("a", { href: projectHref(target, "wf", s.name) }, s.displayName), progress(s.taskProgress)),
+        h(
+          "li",
+          { "data-wf-spec": s.name },
+          h("a", { href: projectHref(target, "wf", s.name) }, s.displayName),
+          " ",
+          workflowStatus(s.status),
+          progress(s.taskProgress),
+        ),
       ),
       wf.specs.length === 0 ? h("li", { class: "muted" }, "no specs yet") : null,
     ),
     h("h2", {}, "Approvals"),
-    h("p", {}, h("a", { href: projectHref(target, "approvals") }, `${pending} pending of ${wf.approvals.length}`)),
+    h(
+      "p",
+      {},
+      h("a", { href: projectHref(target, "approvals") }, `${pending} pending of ${wf.approvals.length}`),
+      wf.legacyApprovals.length ? h("span", { class: "muted small" }, ` · ${wf.legacyApprovals.length} in the old folder layout (read-only)`) : null,
+    ),
     h("h2", {}, "Steering documents"),
     h(
       "ul",

@@ -1,6 +1,6 @@
 // What views share: the context, the offline note, write handling and the conflict dialog.
 
-import { ApiFailure, type MachineView, type WriteAnswer } from "../api";
+import { ApiFailure, type ErrorBody, type MachineView, type WriteAnswer } from "../api";
 import { ago, h, toast } from "../dom";
 import type { Live, LiveEvent } from "../live";
 
@@ -68,12 +68,27 @@ export function offlineNote(ctx: Ctx, target: Target): HTMLElement | null {
   );
 }
 
-/** Reports a write's answer; a conflict goes to `onConflict`. Returns the answer, or null when nothing happened. */
+/** The question LeanSpec's status guard asks, for an `open_items` or `skips_planned` refusal. */
+export function guardQuestion(body: ErrorBody): string | null {
+  if (body.code === "open_items") {
+    const n = body.details?.open_items ?? 0;
+    return `${n} ${n === 1 ? "item is" : "items are"} unchecked — complete anyway?`;
+  }
+  if (body.code === "skips_planned") return `Move straight from draft to ${body.details?.to ?? "this status"}?`;
+  return null;
+}
+
+/**
+ * Reports a write's answer; a conflict goes to `onConflict`. A refusal by LeanSpec's status
+ * guard asks the user and, if they agree, runs `forced` (the same write with `force`).
+ * Returns the answer, or null when nothing happened.
+ */
 export async function runWrite(
   ctx: Ctx,
   target: Target,
   write: () => Promise<WriteAnswer>,
   onConflict?: (current: string, currentHash: string | null) => void,
+  forced?: () => Promise<WriteAnswer>,
 ): Promise<WriteAnswer | null> {
   const name = machineOf(ctx, target)?.name ?? target.machine;
   try {
@@ -87,6 +102,11 @@ export async function runWrite(
       const text = content ? (content.encoding === "utf8" ? content.data : atob(content.data)) : "";
       onConflict(text, err.body.details?.current_hash ?? null);
       return null;
+    }
+    const question = err instanceof ApiFailure ? guardQuestion(err.body) : null;
+    if (question && forced) {
+      const yes = await askDialog({ title: question, message: err instanceof ApiFailure ? err.body.message : "", confirmLabel: "Yes, go ahead" });
+      return yes === null ? null : runWrite(ctx, target, forced, onConflict);
     }
     const hint = err instanceof ApiFailure && err.body.hint ? ` ${err.body.hint}` : "";
     toast(`Not saved: ${(err as Error).message}.${hint}`, "error");
@@ -182,4 +202,44 @@ export function touches(event: LiveEvent, target: Target, ctx: Ctx, paths?: stri
   if (event.type === "machine") return event.machine.id === m.id;
   if (event.type !== "file_changed" || event.machine !== m.id || event.project !== target.project) return false;
   return !paths || event.paths.some((p) => paths.includes(p));
+}
+
+/**
+ * A small modal question. With `input`, it also asks for a line of text (optional). Resolves to
+ * the text ("" without input) when confirmed, or null when cancelled.
+ */
+export function askDialog(opts: {
+  title: string;
+  message?: string;
+  input?: { label: string; placeholder?: string };
+  confirmLabel: string;
+}): Promise<string | null> {
+  return new Promise((resolve) => {
+    const field = opts.input ? h("input", { type: "text", "aria-label": opts.input.label, placeholder: opts.input.placeholder ?? "" }) : null;
+    const dialog = h(
+      "dialog",
+      { class: "ask", "data-testid": "ask-dialog", "aria-labelledby": "ask-title" },
+      h("h2", { id: "ask-title" }, opts.title),
+      opts.message ? h("p", { class: "muted small" }, opts.message) : null,
+      field ? h("label", {}, opts.input?.label ?? "", " ", field) : null,
+    );
+    const finish = (value: string | null) => {
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    dialog.append(
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { class: "secondary", onclick: () => finish(null) }, "Cancel"),
+        h("button", { "data-testid": "ask-confirm", onclick: () => finish(field ? field.value.trim() : "") }, opts.confirmLabel),
+      ),
+    );
+    // Escape closes the dialog: that is a cancel.
+    dialog.addEventListener("cancel", () => finish(null));
+    document.body.append(dialog);
+    dialog.showModal();
+    field?.focus();
+  });
 }

@@ -1,10 +1,11 @@
 // spec-workflow / spec-context: a spec's documents and tasks with toggles, and approvals.
 
-import { api, type Task } from "../api";
+import { api, type Approval, type Task } from "../api";
 import { fill, h } from "../dom";
 import { renderMarkdown } from "../markdown";
-import { progress } from "./project";
+import { progress, workflowStatus } from "./project";
 import {
+  askDialog,
   canEdit,
   conflictDialog,
   machineOf,
@@ -65,11 +66,11 @@ export async function renderWorkflowSpec(ctx: Ctx, target: Target, name: string)
             { disabled: !editable, "aria-label": `Task ${task.id} status` },
             TASK_STATES.map((s) => h("option", { value: s, selected: s === task.status }, s)),
           );
-          const send = (status: string, base: string) =>
+          const send = (status: string, base: string, reason?: string): Promise<void> =>
             runWrite(
               ctx,
               target,
-              () => api.setTask(target.machine, target.project, name, task.id, status, base, wantsQueue(ctx, target)),
+              () => api.setTask(target.machine, target.project, name, task.id, status, base, wantsQueue(ctx, target), reason),
               (theirs, theirHash) =>
                 conflictDialog({
                   what: t.path,
@@ -77,17 +78,27 @@ export async function renderWorkflowSpec(ctx: Ctx, target: Target, name: string)
                   mineLabel: "Your change",
                   theirs,
                   onReload: () => void load(),
-                  onOverwrite: () => void send(status, theirHash ?? base).then(() => load()),
+                  onOverwrite: () => void send(status, theirHash ?? base, reason).then(() => load()),
                   overwriteLabel: "Apply my change to their version",
                 }),
             ).then(() => load());
           box.addEventListener("change", () => void send(box.checked ? "done" : "pending", t.hash));
-          select.addEventListener("change", () => void send(select.value, t.hash));
+          select.addEventListener("change", () => {
+            if (select.value !== "blocked") return void send(select.value, t.hash);
+            // spec-workflow writes the reason as a `_Blocked: <reason>_` line under the task.
+            void askDialog({
+              title: `Block task ${task.id}`,
+              message: "The reason is written under the task in tasks.md, where the agent reads it.",
+              input: { label: "Reason (optional)", placeholder: "waiting for the API key" },
+              confirmLabel: "Mark blocked",
+            }).then((reason) => (reason === null ? load() : send("blocked", t.hash, reason)));
+          });
           return h(
             "li",
             { class: `task task-${task.status}`, style: `margin-left:${Math.min(task.indent, 8) * 0.5}rem`, "data-task": task.id },
             h("label", {}, box, h("span", { class: "task-id" }, task.id), " ", task.title),
             select,
+            task.blockedReason ? h("div", { class: "muted small blocked-reason", "data-blocked-reason": "" }, `Blocked: ${task.blockedReason}`) : null,
           );
         }),
       );
@@ -98,7 +109,7 @@ export async function renderWorkflowSpec(ctx: Ctx, target: Target, name: string)
     fill(el, 
       crumbs(ctx, target, spec.displayName),
       offlineNote(ctx, target),
-      h("div", { class: "spec-head" }, h("h1", {}, spec.displayName), progress(spec.taskProgress)),
+      h("div", { class: "spec-head" }, h("h1", {}, spec.displayName), workflowStatus(spec.status), progress(spec.taskProgress)),
       tabs,
       doc ? h("p", {}, h("a", { class: "small", href: projectHref(target, canEdit(ctx, target) ? "edit" : "doc", doc.path) }, canEdit(ctx, target) ? `Edit ${doc.name}.md` : `${doc.name}.md`)) : null,
       body,
@@ -113,6 +124,7 @@ export async function renderApprovals(ctx: Ctx, target: Target): Promise<View> {
   const load = async () => {
     const model = await api.model(target.machine, target.project);
     const approvals = model.workflow?.approvals ?? [];
+    const legacy = model.workflow?.legacyApprovals ?? [];
     const editable = canEdit(ctx, target);
     fill(el, 
       crumbs(ctx, target, "Approvals"),
@@ -161,8 +173,32 @@ export async function renderApprovals(ctx: Ctx, target: Target): Promise<View> {
             : null,
         );
       }),
+      legacy.length ? legacyApprovals(target, legacy) : null,
     );
   };
   await load();
   return { el, update: (event) => (touches(event, target, ctx) ? void load() : undefined) };
+}
+
+/** Approvals in spec-workflow 0.x's nested folders: shown, never counted, never decided. */
+function legacyApprovals(target: Target, legacy: { path: string; approval: Approval }[]): HTMLElement {
+  return h(
+    "section",
+    { class: "legacy-approvals", "data-testid": "legacy-approvals" },
+    h("h2", {}, "Old folder layout (read-only)"),
+    h(
+      "p",
+      { class: "legacy-note", role: "note" },
+      "Old folder layout: spec-workflow 2.x no longer reads this approval, so a decision here would never reach the agent. Ask the agent to request the approval again.",
+    ),
+    legacy.map(({ path, approval }) =>
+      h(
+        "section",
+        { class: "approval approval-legacy", "data-legacy-approval": approval.id },
+        h("div", { class: "approval-head" }, h("h3", {}, approval.title), h("span", { class: "pill" }, `${approval.status} (not read by spec-workflow)`)),
+        h("p", { class: "muted small" }, `${path} · ${approval.createdAt}`),
+        approval.filePath ? h("a", { href: projectHref(target, "doc", approval.filePath) }, "Open the document") : null,
+      ),
+    ),
+  );
 }

@@ -6,6 +6,11 @@
 //! As in spec-workflow, a new approval takes an `initial` snapshot of the
 //! document, and a decision takes an `approved` or `revision_requested`
 //! snapshot before the status changes.
+//!
+//! Legacy nested approvals (`approvals/{spec}/{document}/approval_*.json`,
+//! spec-workflow 0.x) are never read by spec-workflow 2.x: they are listed
+//! apart (`legacy: true`), readable, and any change to one is `forbidden`, so
+//! a decision can never land where the agent would not see it.
 
 use super::model::Model;
 use super::{not_found, random_suffix, spec_error, to_value, wrong_layout, Ctx};
@@ -15,24 +20,33 @@ use specbridge_protocol::{
 };
 use specbridge_specs::{
     apply_action, approval_id, diff, find_snapshot, new_approval, next_snapshot, parse_approval, parse_snapshot,
-    parse_snapshot_metadata, Approval, ApprovalAction, ApprovalCategory, ApprovalComment, SnapshotSource,
-    SnapshotTrigger, Timestamp, WorkflowRoot,
+    parse_snapshot_metadata, Approval, ApprovalAction, ApprovalCategory, ApprovalComment, ApprovalLocation,
+    SnapshotSource, SnapshotTrigger, Timestamp, WorkflowRoot,
 };
 
 pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
     let root = ctx.workflow_root(call)?;
     let model = ctx.model()?;
     let Model::Workflow(w) = &*model else { return Err(wrong_layout(call, ctx.project.layout)) };
+    // Legacy ones are found too, so that reads work and changes get a clear refusal.
     let find = |id: &str| -> Result<(String, Approval), ErrorBody> {
         w.approvals
             .iter()
+            .chain(&w.legacy_approvals)
             .find(|a| a.approval.id == id)
             .map(|a| (a.path.clone(), a.approval.clone()))
             .ok_or_else(|| not_found(format!("approval {id:?}")))
     };
+    // Every change checks that spec-workflow reads the file it changes.
+    let find_writable = |id: &str| -> Result<(String, Approval), ErrorBody> {
+        let (path, approval) = find(id)?;
+        root.check_approval_path(&path).map_err(spec_error)?;
+        Ok((path, approval))
+    };
+    let approval_json = |path: &str, a: &Approval| approval_json(root, path, a);
     match call {
         Call::ApprovalList(args) => Ok(Value::Array(
-            w.approvals
+            if args.legacy { &w.legacy_approvals } else { &w.approvals }
                 .iter()
                 .filter(|a| args.status.as_deref().is_none_or(|s| a.approval.status.as_str() == s))
                 .filter(|a| args.category_name.as_deref().is_none_or(|c| a.approval.category_name == c))
@@ -74,7 +88,7 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
         }
         Call::ApprovalCreate(args) => create(ctx, root, args),
         Call::ApprovalUpdate(args) => {
-            let (path, approval) = find(&args.id)?;
+            let (path, approval) = find_writable(&args.id)?;
             let action = ApprovalAction::parse(&args.action).map_err(spec_error)?;
             let comments: Vec<ApprovalComment> =
                 serde_json::from_value(Value::Array(args.comments.clone())).map_err(|e| {
@@ -99,15 +113,15 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
                 apply_action(&text, action, args.response.as_deref(), &comments, ctx.now).map_err(spec_error)?;
             let new_hash = ctx.fs.write(&path, updated.as_bytes(), Some(&hash))?;
             let approval = parse_approval(&updated).map_err(spec_error)?;
-            edit_result(&path, &approval, new_hash, snapshot)
+            edit_result(root, &path, &approval, new_hash, snapshot)
         }
         Call::ApprovalSnapshot(args) => {
-            let (_, approval) = find(&args.id)?;
+            let (_, approval) = find_writable(&args.id)?;
             let version = take_snapshot(ctx, root, &approval, SnapshotTrigger::Manual)?;
             to_value(&SnapshotResult { id: approval.id, version })
         }
         Call::ApprovalDelete(args) => {
-            let (path, _) = find(&args.id)?;
+            let (path, _) = find_writable(&args.id)?;
             let (_, hash) = ctx.fs.read_existing(&path)?;
             ctx.fs.remove(&path, &hash)?;
             to_value(&DeleteResult { id: args.id.clone(), path, deleted: true })
@@ -117,15 +131,23 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
 }
 
 /// The result of a create or a decision: the approval, its new hash, the snapshot.
-fn edit_result(path: &str, approval: &Approval, hash: String, snapshot: Option<u32>) -> Result<Value, ErrorBody> {
-    let Value::Object(approval) = approval_json(path, approval) else {
+fn edit_result(
+    root: WorkflowRoot,
+    path: &str,
+    approval: &Approval,
+    hash: String,
+    snapshot: Option<u32>,
+) -> Result<Value, ErrorBody> {
+    let Value::Object(approval) = approval_json(root, path, approval) else {
         return Err(ErrorBody::new(ErrorCode::Internal, "an approval did not serialize to an object"));
     };
     to_value(&ApprovalEditResult { approval, hash, snapshot_version: snapshot })
 }
 
-/// The wire shape of an approval (snake_case, plus the file it lives in).
-fn approval_json(path: &str, a: &Approval) -> Value {
+/// The wire shape of an approval (snake_case, plus the file it lives in, and
+/// whether it is a legacy one spec-workflow no longer reads).
+fn approval_json(root: WorkflowRoot, path: &str, a: &Approval) -> Value {
+    let legacy = root.approval_location(path) == ApprovalLocation::Legacy;
     let mut value = json!({
         "id": a.id,
         "title": a.title,
@@ -140,6 +162,7 @@ fn approval_json(path: &str, a: &Approval) -> Value {
         "category": a.category,
         "category_name": a.category_name,
         "path": path,
+        "legacy": legacy,
     });
     for (key, extra) in &a.extra {
         value["extra"][key] = extra.clone();
@@ -217,5 +240,5 @@ fn create(ctx: &Ctx<'_>, root: WorkflowRoot, args: &ApprovalCreateArgs) -> Resul
     let approval = parse_approval(&text).map_err(spec_error)?;
     let snapshot = take_snapshot(ctx, root, &approval, SnapshotTrigger::Initial)?;
     let hash = ctx.fs.write(&path, text.as_bytes(), None)?;
-    edit_result(&path, &approval, hash, snapshot)
+    edit_result(root, &path, &approval, hash, snapshot)
 }

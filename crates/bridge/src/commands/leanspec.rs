@@ -3,6 +3,10 @@
 //! Archiving follows LeanSpec: the folder stays where it is and `status`
 //! becomes `archived` (with `transitions` and `updated_at` maintained).
 //! Unarchiving restores the last status before `archived`.
+//!
+//! A status set by `update-frontmatter` passes LeanSpec's own guard first
+//! (`leanspec update --status`, CLI 0.3.0): `skips_planned` from draft,
+//! `open_items` when completing with unchecked items, unless `force`.
 
 use super::model::{progress_json, LeanEntry, LeanModel, Model};
 use super::{not_found, spec_error, to_value, wrong_layout, Ctx};
@@ -13,8 +17,8 @@ use specbridge_protocol::{
     SpecEditResult, SpecReadArgs,
 };
 use specbridge_specs::{
-    new_spec_readme, next_spec_number, spec_body, update_content, update_frontmatter, validate_name,
-    FrontmatterChanges, Priority, SpecStatus,
+    check_status_change, new_spec_readme, next_spec_number, parse_spec, spec_body, update_content, update_frontmatter,
+    validate_name, FrontmatterChanges, Priority, SpecStatus,
 };
 
 pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
@@ -31,11 +35,11 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
         Call::SpecDocumentWrite(args) => document_write(ctx, m, args),
         Call::UpdateFrontmatter(args) => {
             let changes = changes_from_json(&args.changes)?;
-            edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes)
+            edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes, Some(args.force))
         }
         Call::SpecArchive(args) => {
             let changes = FrontmatterChanges { status: Some(SpecStatus::Archived), ..Default::default() };
-            edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes)
+            edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes, None)
         }
         Call::SpecUnarchive(args) => {
             let entry = find(m, &args.name)?;
@@ -51,8 +55,9 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
                 .map(|t| t.status)
                 .find(|s| *s != SpecStatus::Archived)
                 .unwrap_or(SpecStatus::Complete);
+            // LeanSpec guards only `update`: restoring a status is never refused.
             let changes = FrontmatterChanges { status: Some(previous), ..Default::default() };
-            edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes)
+            edit_readme(ctx, m, &args.name, args.base_hash.as_deref(), &changes, None)
         }
         Call::UpdateContent(args) => {
             let entry = find(m, &args.name)?;
@@ -158,17 +163,27 @@ fn document_write(ctx: &Ctx<'_>, m: &LeanModel, args: &DocumentWriteArgs) -> Res
     to_value(&DocumentWriteResult { name: entry.dir.clone(), document: file, path: rel, hash })
 }
 
+/// Applies `changes` to a spec's README. `force` is `Some` for a status set
+/// by `update-frontmatter`, which passes `leanspec update`'s guard unless
+/// `Some(true)`; archive and unarchive pass `None` (LeanSpec guards neither).
 fn edit_readme(
     ctx: &Ctx<'_>,
     m: &LeanModel,
     name: &str,
     base: Option<&str>,
     changes: &FrontmatterChanges,
+    force: Option<bool>,
 ) -> Result<Value, ErrorBody> {
     let entry = find(m, name)?;
     let rel = readme(entry);
     let current = ctx.fs.read_existing(&rel)?;
     ctx.fs.check_seen(base, &current)?;
+    if let (Some(force), Some(status)) = (force, changes.status) {
+        // The file as read now, not the cached model: the guard judges what is replaced.
+        let spec = parse_spec(&entry.dir, &current.0).map_err(spec_error)?;
+        let body = spec_body(&current.0).map_err(spec_error)?;
+        check_status_change(spec.status, status, body, force).map_err(spec_error)?;
+    }
     let text = update_frontmatter(&current.0, changes, ctx.now).map_err(spec_error)?;
     let hash = ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))?;
     let status = changes.status.map(|s| s.as_str().to_owned());

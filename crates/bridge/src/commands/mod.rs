@@ -116,15 +116,22 @@ pub(crate) fn wrong_layout(call: &Call, layout: Layout) -> ErrorBody {
         .with_hint("see the per-layout command table in docs/protocol.md")
 }
 
-/// A spec-crate error as a wire error, keeping its stable code and hint.
+/// A spec-crate error as a wire error, keeping its stable code, hint and
+/// details (`{"open_items": 5}`, `{"from": "draft", "to": …}`, `{"task_id", "spec"}`).
 pub(crate) fn spec_error(error: SpecError) -> ErrorBody {
     let code = match error.code() {
         "not_found" => ErrorCode::NotFound,
         "conflict" => ErrorCode::Conflict,
         "forbidden" => ErrorCode::Forbidden,
+        "open_items" => ErrorCode::OpenItems,
+        "skips_planned" => ErrorCode::SkipsPlanned,
         _ => ErrorCode::Invalid,
     };
-    ErrorBody::new(code, error.to_string()).with_hint(error.hint())
+    let body = ErrorBody::new(code, error.to_string()).with_hint(error.hint());
+    match error.details() {
+        Some(details) => body.with_details(details),
+        None => body,
+    }
 }
 
 /// `not_found` for a named thing.

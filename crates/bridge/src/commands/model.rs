@@ -218,7 +218,9 @@ pub(crate) fn project_info(ctx: &Ctx<'_>) -> Result<Value, ErrorBody> {
         Model::Workflow(w) => {
             info["specs"] = json!(w.specs.len());
             info["archived_specs"] = json!(w.archived_specs.len());
+            // The approvals spec-workflow reads; legacy nested ones only as a count.
             info["approvals"] = json!(w.approvals.len());
+            info["legacy_approvals"] = json!(w.legacy_approvals.len());
             info["pending_approvals"] = json!(w
                 .approvals
                 .iter()

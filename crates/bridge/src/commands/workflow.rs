@@ -1,7 +1,9 @@
 //! Spec and steering commands on a spec-workflow / spec-context project.
 //!
 //! Archiving moves `{root}/specs/{name}` to `{root}/archive/specs/{name}` (and
-//! back), as spec-workflow's dashboard does.
+//! back), as spec-workflow's dashboard does. A spec's status is the one
+//! spec-workflow's `spec-status` tool derives ([`WorkflowSpec::status`]), and a
+//! task status edit writes what its dashboard writes (`_Blocked:` lines included).
 
 use super::model::{progress_json, Model};
 use super::{not_found, spec_error, to_value, wrong_layout, Ctx};
@@ -41,7 +43,10 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
             let status = TaskStatus::from_name(&args.status).map_err(spec_error)?;
             let text =
                 set_task_status(&current.0, &args.task_id, status, args.reason.as_deref()).map_err(spec_error)?;
-            let hash = ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))?;
+            // The status it already has (and no new reason): nothing to write, as in spec-workflow.
+            let changed = text != current.0;
+            let hash = if changed { ctx.fs.write(&rel, text.as_bytes(), Some(&current.1))? } else { current.1 };
+            let reason = parse_tasks(&text).into_iter().find(|t| t.id == args.task_id).and_then(|t| t.blocked_reason);
             // The REST names (`completed`, not the crate's `done`), as the caller sent them.
             let status = match status {
                 TaskStatus::Pending => "pending",
@@ -53,8 +58,10 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
                 name: args.name.clone(),
                 task_id: args.task_id.clone(),
                 status: status.to_owned(),
+                reason,
                 path: rel,
                 hash,
+                changed,
                 progress: progress_json(&specbridge_specs::task_progress(&text)),
             })
         }
@@ -78,30 +85,15 @@ fn find<'w>(specs: &'w [WorkflowSpec], name: &str) -> Result<&'w WorkflowSpec, E
     specs.iter().find(|s| s.name == name).ok_or_else(|| not_found(format!("spec {name:?}")))
 }
 
-/// spec-workflow keeps no status field: it is derived from the tasks, as its
-/// dashboard does (all done: `complete`; any started: `in-progress`), else
-/// from the furthest document present.
-fn derived_status(spec: &WorkflowSpec) -> &'static str {
-    let progress = spec.task_progress.unwrap_or_default();
-    if progress.total > 0 && progress.done == progress.total {
-        "complete"
-    } else if progress.done + progress.in_progress > 0 {
-        "in-progress"
-    } else if spec.documents.iter().any(|d| d.name == "tasks") {
-        "tasks"
-    } else if spec.documents.iter().any(|d| d.name == "design") {
-        "design"
-    } else {
-        "requirements"
-    }
-}
-
-/// The REST list shape of a spec.
+/// The REST list shape of a spec. `status` is the word spec-workflow's own
+/// `spec-status` tool derives (`requirements-needed` … `completed`), and
+/// `phase` its `currentPhase`.
 fn summary(spec: &WorkflowSpec) -> Value {
     json!({
         "name": spec.name,
         "title": spec.display_name,
-        "status": derived_status(spec),
+        "status": spec.status.as_str(),
+        "phase": spec.status.phase(),
         "priority": null,
         "tags": [],
         "depends_on": [],

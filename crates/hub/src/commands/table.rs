@@ -75,7 +75,7 @@ static ROWS: &[Row] = &[
     with_body(M::POST, "/specs/{name}/implementation-log", C::ImplLogAdd),
     row(M::GET, "/specs/{name}/implementation-log/task/{task_id}/stats", C::ImplLogTaskStats),
     Row { query: &[("q", "query")], ..row(M::GET, "/implementation-log/search", C::ImplLogSearch) },
-    Row { query: &[("status", "status")], ..row(M::GET, "/approvals", C::ApprovalList) },
+    Row { query: &[("status", "status"), ("legacy", "legacy")], ..row(M::GET, "/approvals", C::ApprovalList) },
     with_body(M::POST, "/approvals", C::ApprovalCreate),
     row(M::GET, "/approvals/{id}", C::ApprovalGet),
     row(M::DELETE, "/approvals/{id}", C::ApprovalDelete),
@@ -102,6 +102,8 @@ static ROWS: &[Row] = &[
 
 /// Argument keys whose values are numbers (path and query values arrive as text).
 const NUMBERS: &[&str] = &["version", "from", "to"];
+/// Argument keys whose values are booleans (`1`/`true`, `0`/`false`).
+const BOOLS: &[&str] = &["legacy"];
 
 /// The table's routes, under both prefixes.
 pub(crate) fn routes() -> Router<Arc<HubState>> {
@@ -200,8 +202,15 @@ fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// A path or query value as an argument: a number for numeric keys, else text.
+/// A path or query value as an argument: a number or a boolean for those keys, else text.
 fn argument(key: &str, value: &str) -> Result<Value, ApiError> {
+    if BOOLS.contains(&key) {
+        return match value {
+            "1" | "true" => Ok(json!(true)),
+            "0" | "false" => Ok(json!(false)),
+            _ => Err(ApiError::new(ErrorCode::Invalid, format!("`{key}` must be true or false, not {value:?}"))),
+        };
+    }
     if !NUMBERS.contains(&key) {
         return Ok(json!(value));
     }
