@@ -2,7 +2,9 @@
 # Reproduces docs/benchmarks.md: builds the release binaries, then runs the
 # benchmark binary (crates/cli/benches/sync.rs). Pass a section name
 # (latency, corpus, process) to run only that part. `dashboard [iterations]`
-# runs the dashboard latency benchmark in Chromium (e2e/scripts/bench.mjs).
+# runs the dashboard latency benchmark in Chromium (e2e/scripts/bench.mjs);
+# `jobs [jobs] [lines/s] [seconds] [dashboards]` the job output benchmark
+# (e2e/scripts/bench-jobs.mjs; defaults 10 100 20 50).
 # `recovery [crash|deadlink|bytes]` measures recovery from faults
 # (crates/faults/src/bench.rs: hub kill -9 under 50 bridges, dead-link
 # detection with production timers, reconnect bytes).
@@ -11,6 +13,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
+if [ "${1:-}" = jobs ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run build -w dashboard
+  cargo build --release --locked -p specbridge-cli
+  cargo build --release --locked -p specbridge-hub
+  shift
+  SPECBRIDGE_BIN_DIR="$PWD/target/release" node e2e/scripts/bench-jobs.mjs "$@"
+  exit
+fi
 if [ "${1:-}" = dashboard ]; then
   npm ci --no-audit --no-fund --loglevel=error
   npm run build -w dashboard

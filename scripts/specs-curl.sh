@@ -26,13 +26,9 @@ user_token="$("$bin/specbridge-hub" token create --kind user --name u 2>/dev/nul
 printf '%s' "$machine_token" | "$bin/specbridge" login --hub "http://127.0.0.1:$port" --vault file --token-stdin >/dev/null
 "$bin/specbridge" projects add "$work/leanspec" --name lean >/dev/null
 "$bin/specbridge" projects add "$work/keyrx" --name keyrx >/dev/null
-cat >>"$work/bridge/config.toml" <<'TOML'
-
-[jobs]
-allow = [["sh", "-c"]]
-enabled = ["count"]
-unattended = ["count"]
-TOML
+# A job pinned by the machine's owner: the only thing the hub can start here.
+"$bin/specbridge" jobs add keyrx count --name Count --enable --unattended --yes -- \
+  sh -c 'for i in 1 2 3; do echo tick $i; sleep 0.3; done'
 "$bin/specbridge" projects list
 "$bin/specbridge" run >"$work/bridge.log" 2>&1 &
 br_pid=$!
@@ -76,8 +72,6 @@ curl "${H[@]}" -o /dev/null -w '%{http_code}\n' -X PATCH \
   "$A/lean/specs/010-commands-refactor/frontmatter"
 
 echo "== a job, streamed (curl -N)"
-curl "${H[@]}" -X POST -d '{"id":"count","name":"Count","command":["sh","-c","for i in 1 2 3; do echo tick $i; sleep 0.3; done"]}' \
-  "$A/keyrx/jobs" >/dev/null
 curl -N "${H[@]}" -X POST "$A/keyrx/jobs/count/run?stream=1"
 
 echo "== spec-list timings (first builds the model, then cached)"

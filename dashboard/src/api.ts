@@ -149,6 +149,114 @@ export interface FileContent {
   content: string;
 }
 
+/** A typed parameter of a pinned job (docs/protocol.md, "Jobs"). */
+export type JobParam = { kind: "spec" } | { kind: "choice"; choices: string[] } | { kind: "integer"; min: number; max: number };
+
+/** One run as the machine recorded it (`job-run`'s result, `job-history`). */
+export interface RunRecord {
+  id: string;
+  run_id: string;
+  command_id: string;
+  started_ms: number;
+  duration_ms: number;
+  outcome: "succeeded" | "failed" | "timed_out" | "cancelled" | "error" | "denied" | "unconfirmed";
+  exit_code: number | null;
+  argv: string[];
+  params: Record<string, string>;
+  requested_by: string | null;
+  consent: string;
+  output?: string;
+}
+
+/** A job pinned on the machine. */
+export interface JobView {
+  id: string;
+  name: string;
+  project: string;
+  argv: string[];
+  params: Record<string, JobParam>;
+  enabled: boolean;
+  unattended: boolean;
+  state: "idle" | "waiting" | "running";
+  live: { command_id: string; started_ms: number; argv: string[]; requested_by: string | null; output: string } | null;
+  last_run: RunRecord | null;
+  warnings: string[];
+}
+
+/** A job proposed from the hub, waiting for the owner's approval on the machine. */
+export interface Proposal {
+  id: string;
+  job: string;
+  kind: "create" | "update";
+  project: string;
+  name: string;
+  argv: string[];
+  params: Record<string, JobParam>;
+  requested_by: string | null;
+  created_ms: number;
+}
+
+export interface JobStats {
+  id: string;
+  runs: number;
+  succeeded: number;
+  failed: number;
+  timed_out: number;
+  cancelled: number;
+  errors: number;
+  refused: number;
+  average_duration_ms: number;
+  last_exit_code: number | null;
+}
+
+/** One job line of the machine's audit log. */
+export interface JobAuditEntry {
+  ts_ms: number;
+  request_id: string;
+  project: string;
+  command: string;
+  outcome: string;
+  job: {
+    id: string;
+    origin: "hub" | "machine";
+    requested_by?: string;
+    argv?: string[];
+    params?: Record<string, string>;
+    consent?: string;
+    outcome?: string;
+    exit_code?: number;
+    duration_ms?: number;
+    note?: string;
+  };
+}
+
+/** A live run as `/ws/dashboard` shows it (`job_run`). */
+export interface RunView {
+  command: string;
+  machine: string;
+  project: string;
+  job: string;
+  params: Record<string, string>;
+  requested_by: string | null;
+  state: "sent" | "waiting" | "running" | "finished" | "lost";
+  created_ms: number;
+  until_ms: number | null;
+  finished_ms: number | null;
+  result: RunRecord | null;
+  error: ErrorBody | null;
+  bytes: number;
+}
+
+/** A piece of a run's output (`job_output`): `gap` bytes this page missed come before it. */
+export interface OutputChunk {
+  run: string;
+  job: string;
+  project: string;
+  offset: number;
+  gap: number;
+  data: string;
+}
+
 /** A failed call: the hub's error body and the HTTP status. */
 export class ApiFailure extends Error {
   constructor(
@@ -210,6 +318,7 @@ export const api = {
   session: () => call<{ account: string }>("GET", "/v1/session"),
   login: (token: string) => call<{ account: string }>("POST", "/v1/session", { token }),
   logout: () => call<void>("DELETE", "/v1/session"),
+  machines: () => call<MachineView[]>("GET", "/v1/dashboard/machines"),
   model: (m: string, p: string) => call<ProjectModel>("GET", `${base(m, p)}/model`),
   content: (m: string, p: string, path: string) => call<FileContent>("GET", `${base(m, p)}/content/${encPath(path)}`),
   writeDocument: (m: string, p: string, path: string, content: string, baseHash: string | null, queue: boolean) =>
@@ -231,6 +340,14 @@ export const api = {
   },
   tasks: (m: string, p: string, spec: string) =>
     call<{ path: string; hash: string; tasks: Task[] }>("GET", `${base(m, p)}/model/specs/${enc(spec)}/tasks`),
+  jobs: (m: string, p: string) => call<{ jobs: JobView[]; proposals: Proposal[] }>("GET", `${base(m, p)}/jobs`),
+  /** Starts a run and answers at once (`detach`); the run is followed on /ws/dashboard. */
+  runJob: (m: string, p: string, id: string, params: Record<string, string>) =>
+    call<{ id: string; state: string }>("POST", `${base(m, p)}/jobs/${enc(id)}/run?detach=1&timeout_ms=600000`, { params }),
+  cancelJob: (m: string, p: string, id: string) => call<CommandView>("POST", `${base(m, p)}/jobs/${enc(id)}/cancel`),
+  jobHistory: (m: string, p: string, id: string) => call<RunRecord[]>("GET", `${base(m, p)}/jobs/${enc(id)}/history`),
+  jobStats: (m: string, p: string, id: string) => call<JobStats>("GET", `${base(m, p)}/jobs/${enc(id)}/stats`),
+  jobAudit: (m: string, p: string, id: string) => call<JobAuditEntry[]>("GET", `${base(m, p)}/jobs/${enc(id)}/audit`),
   queue: () => call<CommandView[]>("GET", "/v1/queue"),
   cancelQueued: (id: string) => call<CommandView>("DELETE", `/v1/commands/${enc(id)}`),
 };

@@ -2,7 +2,7 @@
 // full state, applies deltas, reconnects with backoff, and tells listeners.
 // Its state drives the connection indicator.
 
-import type { CommandView, MachineView } from "./api";
+import type { CommandView, MachineView, OutputChunk, RunView } from "./api";
 
 export type LinkState = "connecting" | "live" | "down";
 
@@ -13,14 +13,20 @@ export type LiveEvent =
   | { type: "command_result"; result: CommandView }
   | { type: "queue" }
   | { type: "link"; state: LinkState }
-  | { type: "unauthorized" };
+  | { type: "unauthorized" }
+  | { type: "watching_jobs"; machine: string }
+  | { type: "job_run"; run: RunView }
+  | { type: "job_output"; machine: string; chunks: OutputChunk[] };
 
 type Incoming =
   | { type: "state"; machines: MachineView[]; queue: CommandView[] }
   | { type: "machine"; machine: MachineView }
   | { type: "file_changed"; machine: string; project: string; paths: string[] }
   | { type: "command_result"; result: CommandView }
-  | { type: "queue"; items: CommandView[] };
+  | { type: "queue"; items: CommandView[] }
+  | { type: "watching_jobs"; machine: string }
+  | { type: "job_run"; run: RunView }
+  | { type: "job_output"; machine: string; chunks: OutputChunk[] };
 
 export class Live {
   machines: MachineView[] = [];
@@ -31,6 +37,8 @@ export class Live {
   private timer: number | undefined;
   private stopped = false;
   private listeners = new Set<(event: LiveEvent) => void>();
+  /** The machine whose job runs this page follows (sent again on every reconnect). */
+  private jobsOf: string | null = null;
 
   on(listener: (event: LiveEvent) => void): () => void {
     this.listeners.add(listener);
@@ -39,6 +47,19 @@ export class Live {
 
   machine(id: string): MachineView | undefined {
     return this.machines.find((m) => m.id === id || m.name === id);
+  }
+
+  /** Follows one machine's job runs and output (`null`: none). A new watch
+   * starts from the runs' output so far; listeners get `watching_jobs` first. */
+  watchJobs(machine: string | null): void {
+    this.jobsOf = machine;
+    this.sendWatch();
+  }
+
+  private sendWatch(): void {
+    if (this.socket?.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: "watch_jobs", machine: this.jobsOf }));
+    }
   }
 
   start(): void {
@@ -70,6 +91,7 @@ export class Live {
     let opened = false;
     socket.onopen = () => {
       opened = true;
+      if (this.jobsOf) this.sendWatch();
     };
     socket.onmessage = (msg) => {
       if (typeof msg.data !== "string") return;

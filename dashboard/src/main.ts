@@ -6,6 +6,7 @@ import { api } from "./api";
 import { h, toast } from "./dom";
 import { Live, type LiveEvent } from "./live";
 import { renderHome } from "./views/home";
+import { renderJobs } from "./views/jobs";
 import { renderLogin, renderPairing, renderQueue } from "./views/misc";
 import { renderProject } from "./views/project";
 import { renderDocument, renderEditor, renderSpec } from "./views/spec";
@@ -79,6 +80,7 @@ async function route(): Promise<void> {
     if (p.length === 0) view = renderHome(ctx);
     else if (p[0] === "queue") view = renderQueue(ctx);
     else if (p[0] === "pairing") view = renderPairing();
+    else if (p[0] === "m" && p[2] === "jobs") view = await renderJobs(ctx, p[1], p[3] && p[4] ? { project: p[3], job: p[4] } : undefined);
     else if (p[0] === "m" && p[2] === "p") {
       const [, m, , proj, kind, ...rest] = p;
       const target = { machine: m, project: proj };

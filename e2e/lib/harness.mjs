@@ -99,6 +99,14 @@ export class World {
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
 
+  /** Pins a job on the bridge's machine (its owner's `specbridge jobs add`), turned on. */
+  pinJob(project, id, argv, { name, params = [], unattended = true } = {}) {
+    const args = ["jobs", "add", project, id, "--enable", "--yes", ...(name ? ["--name", name] : [])];
+    for (const p of params) args.push("--param", p);
+    if (unattended) args.push("--unattended");
+    execFileSync(bridgeBin, [...args, "--", ...argv], { env: this.env });
+  }
+
   async machines() {
     return this.api("/v1/dashboard/machines");
   }

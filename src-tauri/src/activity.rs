@@ -51,12 +51,26 @@ pub enum Notice {
         /// The file.
         path: String,
     },
+    /// A job run from the hub waits for this computer's owner (consent.rs).
+    ConsentAsked {
+        /// The job's name.
+        job: String,
+        /// Who asked.
+        who: String,
+        /// Project id.
+        project: String,
+        /// The argv that would run.
+        argv: String,
+    },
 }
 
 impl Notice {
     /// Notification title and body.
     pub fn title_and_body(&self) -> (String, String) {
         match self {
+            Self::ConsentAsked { job, who, project, argv } => {
+                (format!("Run \u{201c}{job}\u{201d}?"), format!("{who} asks to run it in {project}: {argv}"))
+            }
             Self::Conflict { project, path } => (
                 format!("Conflict in {project}"),
                 format!("{path} changed on this computer, so the remote edit was not applied. Reload it in the dashboard and edit again."),
@@ -104,6 +118,8 @@ impl Activity {
                     None
                 }
             }
+            // Consent requests are the consent dialog's (consent.rs), not the activity list's.
+            EngineEvent::ConsentRequested(_) | EngineEvent::ConsentSettled { .. } => None,
             EngineEvent::LinkChanged(state) => {
                 let text = match state {
                     LinkState::Connected => "Connected to the hub",

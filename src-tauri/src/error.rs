@@ -3,7 +3,7 @@
 //! UI can branch on (ui/src/api.ts mirrors the list), and a sentence for people.
 
 use serde::ser::SerializeStruct as _;
-use specbridge_bridge::{ConfigError, EngineError, StateError, VaultError};
+use specbridge_bridge::{ConfigError, ConsentError, EngineError, StateError, VaultError};
 use specbridge_protocol::ErrorBody;
 
 /// Why an app operation failed.
@@ -83,6 +83,9 @@ pub enum AppError {
         /// Commands in flight when the wait ended.
         in_flight: usize,
     },
+    /// A job run's confirmation request is no longer waiting.
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
     /// A background task died (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -110,6 +113,7 @@ impl AppError {
             Self::Update(_) => "update_failed",
             Self::NoUpdate => "no_update",
             Self::UpdateBusy { .. } => "update_busy",
+            Self::Consent(_) => "consent_gone",
             Self::Internal(_) => "internal",
         }
     }
@@ -128,6 +132,7 @@ impl AppError {
             Self::NameTaken { suggestion, .. } => Some(format!("pick another name, for example {suggestion:?}")),
             Self::Update(_) => Some("nothing was installed; the current version keeps running".into()),
             Self::NoUpdate => Some("check for updates first".into()),
+            Self::Consent(_) => Some("it timed out or was answered already; the hub shows how the run ended".into()),
             Self::UpdateBusy { .. } => {
                 Some("the update waits so no edit or job is cut off: install again once they finish".into())
             }

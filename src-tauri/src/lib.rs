@@ -4,6 +4,7 @@
 //! ```text
 //! tray menu / ui (typed commands) -> AppState.ctl (Controller) -> Engine / HubHandle
 //! monitor task: engine status_watch + events -> activity, notifications -> refresh()
+//!               (it holds the engine's consent prompter: job runs are asked for, consent.rs)
 //! refresh(): snapshot -> tray icon/menu + "snapshot" event to the window
 //! wake task: wall-clock jump or route-table change -> reconnect_now()
 //! ```
@@ -13,6 +14,7 @@
 
 pub mod activity;
 pub mod commands;
+pub mod consent;
 pub mod controller;
 pub mod error;
 pub mod install;
@@ -88,6 +90,8 @@ async fn monitor<R: Runtime>(app: AppHandle<R>) {
         };
         let mut status = engine.status_watch();
         let mut events = engine.subscribe();
+        // While this engine is followed, its job runs ask here (consent.rs).
+        let _prompter = consent::follow(&engine);
         loop {
             tokio::select! {
                 changed = engines.changed() => {
@@ -100,6 +104,7 @@ async fn monitor<R: Runtime>(app: AppHandle<R>) {
                 }
                 event = events.recv() => match event {
                     Ok(event) => {
+                        consent::on_event(&app, &engine, &event);
                         let notice = state.ctl.lock().await.record(&event);
                         if let Some(notice) = notice { notify(&app, &notice); }
                         refresh(&app).await;
@@ -165,6 +170,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, ctl: Controller) ->
             commands::set_autostart,
             commands::check_update,
             commands::install_update,
+            consent::consent_pending,
+            consent::consent_answer,
         ],
     )
 }

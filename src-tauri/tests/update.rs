@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use specbridge_bridge::{Config, JobsConfig, Paths, VaultChoice};
+use specbridge_bridge::{Config, JobBook, Paths, PinnedJob, VaultChoice};
 use specbridge_hub::{HubConfig, HubHandle, TokenKind};
 use specbridge_tray::controller::Controller;
 use specbridge_tray::error::AppError;
@@ -69,11 +69,8 @@ fn publish(dir: &Path, version: &str, artifact: &str, signature: &str) {
 }
 
 /// The app with the updater plugin trusting `pubkey`, paired with `hub`.
-fn app(home: &Path, hub: &HubHandle, pubkey: &str, jobs: JobsConfig) -> tauri::App<MockRuntime> {
+fn app(home: &Path, hub: &HubHandle, pubkey: &str) -> tauri::App<MockRuntime> {
     let paths = Paths::at(home);
-    let mut config = Config::load(&paths).unwrap();
-    config.jobs = jobs;
-    config.save(&paths).unwrap();
     let mut ctl = Controller::load(paths).unwrap();
     let machine = block_on(hub.issue_token(TokenKind::Machine, "laptop")).unwrap();
     block_on(async {
@@ -97,7 +94,7 @@ fn a_signed_release_on_the_hub_is_found_and_a_tampered_one_refused() {
     std::fs::create_dir_all(dir.path().join("hub/updates")).unwrap();
     std::fs::write(dir.path().join("hub/updates/specbridge-9.9.9.AppImage"), artifact).unwrap();
     publish(dir.path(), "9.9.9", "specbridge-9.9.9.AppImage", &key.sign(artifact, "9.9.9"));
-    let app = app(&dir.path().join("home"), &hub, &key.public(), JobsConfig::default());
+    let app = app(&dir.path().join("home"), &hub, &key.public());
     let handle = app.handle().clone();
 
     // Found, shown in the snapshot (the tray menu offers to install it), downloaded and verified.
@@ -134,18 +131,6 @@ fn a_signed_release_on_the_hub_is_found_and_a_tampered_one_refused() {
     assert!(matches!(block_on(update::download(&handle)), Err(AppError::NoUpdate)));
 }
 
-fn rest(hub: &HubHandle, user: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("{}{path}", hub.url());
-    let auth = format!("Bearer {user}");
-    let mut reply = match method {
-        "POST" => agent.post(&url).header("Authorization", &auth).send_json(body).unwrap(),
-        _ => agent.get(&url).header("Authorization", &auth).call().unwrap(),
-    };
-    let status = reply.status().as_u16();
-    (status, reply.body_mut().read_json().unwrap_or(Value::Null))
-}
-
 #[test]
 fn an_update_waits_while_a_command_from_the_hub_is_in_flight() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,9 +139,8 @@ fn an_update_waits_while_a_command_from_the_hub_is_in_flight() {
     let project = dir.path().join("app");
     std::fs::create_dir_all(project.join("specs/001-login")).unwrap();
     std::fs::write(project.join("specs/001-login/README.md"), "---\nstatus: planned\n---\n# Login\n").unwrap();
-    let jobs =
-        JobsConfig { allow: vec![vec!["sh".into()]], enabled: vec!["slow".into()], unattended: vec!["slow".into()] };
-    let app = app(&dir.path().join("home"), &hub, &ReleaseKey::new().public(), jobs);
+    let home = dir.path().join("home");
+    let app = app(&home, &hub, &ReleaseKey::new().public());
     let state = app.state::<AppState>();
     let id = block_on(async { state.ctl.lock().await.add_project(&project, false).await }).unwrap();
     let engine = block_on(state.ctl.lock()).engine().cloned().unwrap();
@@ -167,9 +151,18 @@ fn an_update_waits_while_a_command_from_the_hub_is_in_flight() {
         pause(50);
     }
 
-    let slow = json!({ "id": "slow", "name": "Slow", "command": ["sh", "-c", "sleep 4; echo done"] });
-    let (status, body) = rest(&hub, user.secret.expose(), "POST", &format!("/api/projects/{id}/jobs"), slow);
-    assert_eq!(status, 200, "{body}");
+    // The owner pins the job (the engine reads jobs.toml on each job command).
+    let paths = Paths::at(&home);
+    let slow = PinnedJob {
+        id: "slow".into(),
+        name: "Slow".into(),
+        project: id.clone(),
+        argv: ["sh", "-c", "sleep 4; echo done"].map(String::from).to_vec(),
+        params: Default::default(),
+        enabled: true,
+        unattended: true,
+    };
+    JobBook::open(&paths).add(slow, &Config::load(&paths).unwrap()).unwrap();
     let secret = user.secret.expose().to_owned();
     let run = {
         let hub_url = hub.url();

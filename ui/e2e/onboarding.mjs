@@ -2,8 +2,12 @@
 // WebDriver (tauri-driver -> WebKitWebDriver) under Xvfb. It completes
 // onboarding with "Use this computer as the hub", names the machine, adds a
 // folder, then checks through the hub's REST API that the bridge is connected
-// and the folder syncs (a file written afterwards reaches the hub). It saves
-// screenshots of onboarding and settings in docs/screenshots/.
+// and the folder syncs (a file written afterwards reaches the hub). Then a job
+// pinned to ask before each run is run from the hub three times: the consent
+// window shows the job, its argv, its parameters and who asked, and is
+// answered Allow once, Deny, and not at all (the run times out), then Always
+// allow. It saves screenshots of onboarding, settings and the consent window
+// in docs/screenshots/.
 //
 // Usage (scripts/test-tray.sh and scripts/test-package.sh set this up):
 //   node ui/e2e/onboarding.mjs <app binary> <specbridge-hub binary>
@@ -165,6 +169,7 @@ async function onboard() {
   });
   await waitFor("the window's file count", () => present('li[data-project="app"] .files[data-files="2"]'));
   console.log("folder syncing: specs/002-search/README.md reached the hub");
+  await consent(hubUrl, token);
 
   // The token sits in the keychain (or the explicitly chosen vault), never in a plain file.
   if (existsSync(join(configDir, "token.json"))) throw new Error("token.json exists: the token went to a file");
@@ -205,6 +210,92 @@ async function onboard() {
   });
   console.log(`window closed: app alive and syncing; RSS ${open.mib} MiB (${open.processes} processes) -> ${closed.mib} MiB (${closed.processes})`);
   console.log("e2e: PASS");
+}
+
+// Local consent for a job run, answered in the app's consent window.
+async function consent(hubUrl, token) {
+  // The owner pins a job that asks before each run (jobs.toml as `specbridge jobs add` writes it).
+  writeFileSync(
+    join(configDir, "jobs.toml"),
+    '[[job]]\nid = "greet"\nname = "Greet"\nproject = "app"\nargv = ["sh", "-c", "echo greeted $0", "{spec}"]\n' +
+      'enabled = true\nunattended = false\n\n[job.params.spec]\nkind = "spec"\n',
+  );
+  const run = (timeoutMs = 30000) =>
+    fetch(`${hubUrl}/api/projects/app/jobs/greet/run?timeout_ms=${timeoutMs}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ params: { spec: "1" } }),
+    }).then(async (res) => ({ status: res.status, body: await res.json() }));
+  const main = await wd("GET", `/session/${session}/window`);
+  const handles = () => wd("GET", `/session/${session}/window/handles`);
+  // The consent window, switched to once it shows a request.
+  const dialog = async () => {
+    const other = (await handles()).find((h) => h !== main);
+    if (!other) return false;
+    await wd("POST", `/session/${session}/window`, { handle: other });
+    return present("#consent[data-request]");
+  };
+  const text = (css) => js("return document.querySelector(arguments[0])?.innerText ?? ''", css);
+  const back = () => wd("POST", `/session/${session}/window`, { handle: main });
+  const closed = () => waitFor("the consent window to close", async () => (await handles()).length === 1);
+  // An answer closes the window once nothing waits: the click's own reply may find it gone.
+  const answerWith = (css) =>
+    click(css).catch((e) => {
+      if (!/no such window/.test(e.message)) throw e;
+    });
+
+  // Allow once: the window says what would run, with what, for whom.
+  let pending = run();
+  await waitFor("the consent window", dialog);
+  const title = await text("#consent h1");
+  const argv = await text("#consent-argv");
+  const params = await text("#consent-params");
+  const who = await text("#consent-who");
+  if (!title.includes("Greet")) throw new Error(`consent title: ${title}`);
+  if (!argv.includes("echo greeted $0") || !argv.includes("001-login")) throw new Error(`consent argv: ${argv}`);
+  if (!/spec\s+1/.test(params)) throw new Error(`consent parameters: ${params}`);
+  if (!who.includes("account")) throw new Error(`consent asked by: ${who}`);
+  await shot("consent-dialog");
+  await answerWith("#allow-once");
+  let answer = await pending;
+  if (answer.status !== 200 || answer.body.result?.consent !== "allowed_once" || answer.body.result?.output !== "greeted 001-login\n") {
+    throw new Error(`allowed run: ${JSON.stringify(answer)}`);
+  }
+  await back();
+  await closed();
+  console.log("consent: allowed once, the job ran");
+
+  // Deny: nothing runs.
+  pending = run();
+  await waitFor("the consent window", dialog);
+  await answerWith("#deny");
+  answer = await pending;
+  if (answer.status !== 403 || answer.body.error?.details?.consent !== "denied") throw new Error(`denied run: ${JSON.stringify(answer)}`);
+  await back();
+  await closed();
+  console.log("consent: denied, refused");
+
+  // No answer: the run's deadline ends the wait, and the window goes.
+  pending = run(4000);
+  await waitFor("the consent window", dialog);
+  answer = await pending;
+  if (answer.status !== 403 || answer.body.error?.details?.consent !== "timed_out") throw new Error(`unanswered run: ${JSON.stringify(answer)}`);
+  await back();
+  await closed();
+  console.log("consent: unanswered, timed out cleanly");
+
+  // Always allow: this run, and the next without asking.
+  pending = run();
+  await waitFor("the consent window", dialog);
+  await answerWith("#always-allow");
+  answer = await pending;
+  if (answer.status !== 200 || answer.body.result?.consent !== "always_allowed") throw new Error(`always-allowed run: ${JSON.stringify(answer)}`);
+  await back();
+  await closed();
+  answer = await run();
+  if (answer.status !== 200 || answer.body.result?.consent !== "unattended") throw new Error(`unattended run: ${JSON.stringify(answer)}`);
+  if (!/unattended = true/.test(readFileSync(join(configDir, "jobs.toml"), "utf8"))) throw new Error("Always allow did not mark the job unattended");
+  console.log("consent: always allowed, the next run needed no confirmation");
 }
 
 // An app onboarded by an earlier run opens on settings, unchanged.

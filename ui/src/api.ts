@@ -17,7 +17,7 @@ export type LinkState =
 export type ErrorCode =
   | "config" | "keychain_unavailable" | "vault" | "engine" | "state" | "embedded_hub" | "hub_unreachable"
   | "hub_refused" | "invalid_hub_url" | "not_paired" | "invalid_name" | "name_taken" | "no_pairing"
-  | "unknown_project" | "desktop" | "internal";
+  | "unknown_project" | "desktop" | "consent_gone" | "internal";
 
 export interface AppError {
   code: ErrorCode;
@@ -64,6 +64,21 @@ export function isAppError(e: unknown): e is AppError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }
 
+/** A job run waiting for this computer's owner (src-tauri/src/consent.rs). */
+export interface ConsentRequest {
+  id: string;
+  job: string;
+  name: string;
+  project: string;
+  /** The exact argv that would run, parameters filled in. */
+  argv: string[];
+  params: Record<string, string>;
+  requested_by: string | null;
+  asked_ms: number;
+  expires_ms: number;
+}
+export type ConsentAnswer = "allow_once" | "always_allow" | "deny";
+
 export const api = {
   snapshot: () => invoke<Snapshot>("get_snapshot"),
   useThisComputer: () => invoke<Snapshot>("use_this_computer"),
@@ -90,4 +105,8 @@ export const api = {
   checkUpdate: () => invoke<string | null>("check_update"),
   installUpdate: () => invoke<void>("install_update"),
   onSnapshot: (f: (s: Snapshot) => void): Promise<UnlistenFn> => listen<Snapshot>("snapshot", (e) => f(e.payload)),
+  consentPending: () => invoke<ConsentRequest[]>("consent_pending"),
+  consentAnswer: (id: string, answer: ConsentAnswer) => invoke<ConsentRequest[]>("consent_answer", { id, answer }),
+  onConsent: (f: (pending: ConsentRequest[]) => void): Promise<UnlistenFn> =>
+    listen<ConsentRequest[]>("consent", (e) => f(e.payload)),
 };

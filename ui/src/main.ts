@@ -302,6 +302,8 @@ async function boot(): Promise<void> {
   render();
 }
 
-boot().catch((e) => {
+// The consent window (src-tauri/src/consent.rs) is this page with `#consent`.
+const start = location.hash === "#consent" ? import("./consent").then((m) => m.startConsent()) : boot();
+start.catch((e) => {
   root.textContent = `specbridge could not load: ${isAppError(e) ? e.message : String(e)}`;
 });

@@ -1,13 +1,16 @@
 //! The local audit log: one JSON line per mutation the hub asked for, allowed
-//! or refused. Append-only (`O_APPEND`), one `write` per line, so concurrent
+//! or refused, and per job action (proposals, approvals, runs, refusals; a
+//! `job` object says who asked, the argv, parameters, consent, exit and
+//! duration). Append-only (`O_APPEND`), one `write` per line, so concurrent
 //! appends never interleave inside a line. Lines that cannot be written (a
 //! full disk) are held in memory in order and written when space returns
 //! (`disk::retry_loop`).
 
 use crate::disk::{Part, StateDisk};
 use serde::Serialize;
+use specbridge_protocol::{JobAudit, JobAuditEntry};
 use std::collections::VecDeque;
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +26,13 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) new_hash: Option<&'a str>,
     /// `ok` or the error code.
     pub(crate) outcome: &'a str,
+    /// For job actions: what, who asked, and how it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) job: Option<&'a JobAudit>,
 }
+
+/// How much of the end of the log `job-audit` reads.
+const JOB_AUDIT_TAIL: u64 = 2 * 1024 * 1024;
 
 /// Most bytes of audit lines held in memory while the state folder is full.
 /// Past it, further lines are counted, logged as errors, and recorded as one
@@ -60,6 +69,18 @@ impl AuditLog {
     #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The job lines of one project, newest first, at most `limit`, read from
+    /// the end of the log (an unreadable log reads as empty).
+    pub(crate) fn job_entries(&self, project: &str, id: Option<&str>, limit: usize) -> Vec<JobAuditEntry> {
+        let Ok(text) = read_tail(&self.path, JOB_AUDIT_TAIL) else { return Vec::new() };
+        text.lines()
+            .rev()
+            .filter_map(|line| serde_json::from_str::<JobAuditEntry>(line).ok())
+            .filter(|e| e.project == project && id.is_none_or(|id| e.job.id == id))
+            .take(limit)
+            .collect()
     }
 
     /// Appends one record. A failure is not returned (an audit problem must
@@ -146,6 +167,18 @@ impl AuditLog {
 
 /// Appends one whole line or nothing: a write cut short by a full disk is
 /// truncated away, so a retry never leaves half a line in front of a whole one.
+/// The last `max` bytes of a file, from the first whole line.
+fn read_tail(path: &Path, max: u64) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(max);
+    file.seek(std::io::SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if start > 0 { text.split_once('\n').map(|(_, rest)| rest.to_owned()).unwrap_or_default() } else { text })
+}
+
 fn append_line(path: &Path, line: &[u8]) -> std::io::Result<()> {
     let mut file = crate::fsutil::open_append_private(path)?;
     let len = file.metadata()?.len();

@@ -17,6 +17,9 @@
 //! read_only = false
 //! # roots = ["specs"]   # overrides the layout's default allowed roots
 //! ```
+//!
+//! Jobs are not here: they are pinned in `jobs.toml` beside this file
+//! ([`crate::jobs`]).
 
 use crate::error::ConfigError;
 use crate::fsutil;
@@ -42,33 +45,12 @@ pub struct Config {
     /// The shared project folders.
     #[serde(default)]
     pub projects: Vec<ProjectConfig>,
-    /// What jobs the hub may run on this machine.
-    #[serde(default, skip_serializing_if = "JobsConfig::is_empty")]
-    pub jobs: JobsConfig,
-}
-
-/// The local gate for jobs: only the owner of the machine edits this, never
-/// the hub. A job runs only if its id is in `enabled` and its command starts
-/// with one of the `allow` entries (argv prefixes, no shell).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobsConfig {
-    /// Commands jobs may run, as argv prefixes (`["cargo", "test"]`).
-    #[serde(default)]
-    pub allow: Vec<Vec<String>>,
-    /// Ids of the jobs the user turned on; every other job is off.
-    #[serde(default)]
-    pub enabled: Vec<String>,
-    /// Ids of the jobs that may run without asking on this machine. Other
-    /// jobs need a local confirmation, which a headless bridge cannot ask
-    /// for, so there they are refused.
-    #[serde(default)]
-    pub unattended: Vec<String>,
-}
-
-impl JobsConfig {
-    fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.enabled.is_empty() && self.unattended.is_empty()
-    }
+    /// The `[jobs]` table of earlier versions (argv prefixes the hub's job
+    /// definitions had to start with). It is no longer used: jobs are pinned
+    /// in `jobs.toml` (see [`crate::jobs::JobBook`]). Read so the engine can
+    /// say so, and dropped when the config is saved again.
+    #[serde(default, rename = "jobs", skip_serializing)]
+    pub legacy_jobs: Option<toml::Value>,
 }
 
 /// This machine's identity.
@@ -140,7 +122,7 @@ impl Default for Config {
             machine: MachineConfig { id: new_machine_id(), name: default_machine_name() },
             hub: None,
             projects: Vec::new(),
-            jobs: JobsConfig::default(),
+            legacy_jobs: None,
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::disk::{self, Part, StateDisk};
 use crate::error::{EngineError, StateError};
 use crate::executor::Executor;
 use crate::index::Index;
+use crate::jobs::consent::ConsentDesk;
+use crate::jobs::{ConsentAnswer, ConsentError, ConsentPrompter, ConsentRequest};
 use crate::link::{self, LinkCtx};
 use crate::outbox::Outbox;
 use crate::outcomes::Outcomes;
@@ -72,6 +74,8 @@ struct Inner {
     tracker: TaskTracker,
     /// Hub commands in flight (see [`EngineHandle::wait_until_idle`]).
     in_flight: watch::Sender<usize>,
+    /// Job runs waiting for the owner's confirmation.
+    consent: Arc<ConsentDesk>,
 }
 
 impl Engine {
@@ -86,6 +90,12 @@ impl Engine {
     /// keeps its last-known files, but is neither scanned, watched nor served.
     pub async fn start(opts: EngineOptions) -> Result<EngineHandle, EngineError> {
         let EngineOptions { paths, config, token, timing } = opts;
+        if config.legacy_jobs.is_some() {
+            tracing::warn!(
+                "config.toml has a [jobs] table, which is no longer used: pin jobs with `specbridge jobs add` \
+                 (jobs the hub defined earlier wait as proposals: `specbridge jobs list`)"
+            );
+        }
         let hub = config.hub.clone().ok_or(EngineError::NoHub)?;
         let url = link::connect::bridge_url(&hub.url)
             .map_err(|reason| EngineError::InvalidHubUrl { url: hub.url.clone(), reason })?;
@@ -180,10 +190,12 @@ impl Engine {
         let (in_flight, _) = watch::channel(0usize);
         let audit = AuditLog::new(paths.audit_log()).reporting_to(Arc::clone(&state_disk));
         tracker.spawn(disk::retry_loop(Arc::clone(&state_disk), audit.clone(), cancel.clone()));
+        let consent = Arc::new(ConsentDesk::new(events.clone()));
+        let jobs = Jobs::new(&paths, Arc::clone(&consent), timing.consent_timeout, audit.clone());
         let executor = Arc::new(Executor::new(
             Arc::clone(&projects),
             audit,
-            Arc::new(Jobs::load(paths.jobs_file(), config.jobs.clone())),
+            Arc::new(jobs),
             Outcomes::load(paths.commands_file()),
         ));
         let ctx = LinkCtx {
@@ -219,6 +231,7 @@ impl Engine {
                 cancel,
                 tracker,
                 in_flight,
+                consent,
             }),
         })
     }
@@ -254,6 +267,28 @@ impl EngineHandle {
         let mut count = self.inner.in_flight.subscribe();
         let idle = tokio::time::timeout(within, async { count.wait_for(|n| *n == 0).await.is_ok() }).await;
         idle.unwrap_or(false)
+    }
+
+    /// Lets this engine ask its owner before a job runs: while the returned
+    /// prompter lives, a run of a job that is not unattended waits for an
+    /// answer ([`EngineEvent::ConsentRequested`], then
+    /// [`EngineHandle::answer_consent`]) instead of being refused. A host with
+    /// nobody to ask (the headless CLI) never takes one, so there only
+    /// unattended jobs run.
+    pub fn consent_prompter(&self) -> ConsentPrompter {
+        self.inner.consent.prompter()
+    }
+
+    /// Answers a run's confirmation request: allow once, always allow (the
+    /// job is marked unattended), or deny.
+    pub fn answer_consent(&self, request: &str, answer: ConsentAnswer) -> Result<(), ConsentError> {
+        self.inner.consent.answer(request, answer)
+    }
+
+    /// The confirmation requests waiting now, oldest first (for a window
+    /// that opens after the event went by).
+    pub fn pending_consents(&self) -> Vec<ConsentRequest> {
+        self.inner.consent.waiting()
     }
 
     /// Reconnects now: skips the backoff delay, and retries after a 401 (for

@@ -17,7 +17,9 @@ use crate::mutation::{timeout_error, ProjectFiles};
 use crate::outcomes::{Begin, Outcomes};
 use crate::project::Project;
 use serde_json::Value;
-use specbridge_protocol::{Call, Command, CommandName, ErrorBody, ErrorCode, Response, MAX_MESSAGE_BYTES};
+use specbridge_protocol::{
+    Call, Command, CommandName, ErrorBody, ErrorCode, JobAudit, Origin, Response, MAX_MESSAGE_BYTES,
+};
 use specbridge_specs::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -159,8 +161,23 @@ impl Executor {
     /// Refuses a command before it reaches a project. A refused change is
     /// audited too (naming what it was about), as every change the hub asks for is.
     fn refuse(&self, command: &Command, error: ErrorBody) -> Handled {
-        if CommandName::from_wire(&command.name).is_some_and(CommandName::is_recorded) {
+        let name = CommandName::from_wire(&command.name);
+        if name.is_some_and(CommandName::is_recorded) {
             let target = ["path", "name", "id", "title"].iter().find_map(|k| command.args.get(*k)?.as_str());
+            // A job request refused for its arguments (an `argv` slipped into a
+            // run, say) shows in the job audit with who asked and why.
+            let job = name.filter(|n| n.is_job()).map(|_| JobAudit {
+                id: target.unwrap_or_default().to_owned(),
+                origin: Origin::Hub,
+                requested_by: command.args.get("requested_by").and_then(Value::as_str).map(str::to_owned),
+                argv: Vec::new(),
+                params: BTreeMap::new(),
+                consent: None,
+                outcome: None,
+                exit_code: None,
+                duration_ms: None,
+                note: Some(error.message.clone()),
+            });
             self.audit.append(&AuditRecord {
                 ts_ms: fsutil::now_ms(),
                 request_id: &command.id,
@@ -170,6 +187,7 @@ impl Executor {
                 base_hash: command.args.get("base_hash").and_then(Value::as_str),
                 new_hash: None,
                 outcome: error.code.as_str(),
+                job: job.as_ref(),
             });
         }
         Handled::failed(command, error)

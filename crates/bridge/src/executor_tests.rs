@@ -31,7 +31,8 @@ impl Fixture {
         let projects = Arc::new(BTreeMap::from([("app".to_owned(), project)]));
         let audit = AuditLog::new(dir.path().join("state/audit.log"));
         let outcomes = Outcomes::load(dir.path().join("state/commands.jsonl"));
-        let executor = Executor::new(projects, audit, Arc::default(), outcomes);
+        let jobs = Arc::new(crate::commands::Jobs::in_folder(&dir.path().join("state")));
+        let executor = Executor::new(projects, audit, jobs, outcomes);
         Self { _dir: dir, root, executor, next_id: AtomicU64::new(1) }
     }
 
@@ -253,7 +254,7 @@ async fn run_moves_work_off_the_runtime_and_answers() {
     let executor = Arc::new(Executor::new(
         Arc::clone(&fx.executor.projects),
         fx.executor.audit.clone(),
-        Arc::default(),
+        Arc::clone(&fx.executor.jobs),
         Outcomes::default(),
     ));
     let read = command("r", "app", "file-read", json!({"path": README}));

@@ -33,9 +33,11 @@
 //!
 //! # Files
 //!
-//! Config folder: `config.toml`, `token.json` (file vault, 0600).
+//! Config folder: `config.toml`, `jobs.toml` (pinned jobs), `token.json`
+//! (file vault, 0600).
 //! State folder: `outbox.json`, `projects/<id>/index.json`, `audit.log`
-//! (JSON lines), `status.json` (read by `specbridge status`). A full state
+//! (JSON lines), `status.json` (read by `specbridge status`), `jobs.json`
+//! (run history), `job-proposals/` (proposals from the hub). A full state
 //! folder does not stop the engine: see `disk`.
 
 mod audit;
@@ -48,6 +50,7 @@ pub mod error;
 mod executor;
 mod fsutil;
 pub mod index;
+pub mod jobs;
 mod link;
 mod mutation;
 pub mod outbox;
@@ -61,9 +64,10 @@ mod timing;
 pub mod vault;
 mod watcher;
 
-pub use config::{Config, HubSettings, JobsConfig, MachineConfig, ProjectConfig, VaultChoice};
+pub use config::{Config, HubSettings, MachineConfig, ProjectConfig, VaultChoice};
 pub use engine::{Engine, EngineHandle, EngineOptions};
 pub use error::{ConfigError, EngineError, StateError};
+pub use jobs::{ConsentAnswer, ConsentError, ConsentPrompter, ConsentRequest, JobBook, JobsError, PinnedJob};
 pub use paths::Paths;
 pub use policy::PolicyError;
 pub use project::{detect_layout, Layout, Project};

@@ -207,6 +207,7 @@ impl<'a> ProjectFiles<'a> {
             base_hash: base,
             new_hash: result.as_ref().ok().and(new_hash),
             outcome: result.as_ref().err().map_or("ok", |e| e.code.as_str()),
+            job: None,
         });
     }
 }

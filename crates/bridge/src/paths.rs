@@ -57,9 +57,20 @@ impl Paths {
         self.state_dir.join("audit.log")
     }
 
-    /// `jobs.json`: job definitions made from the hub, and their run history.
+    /// `jobs.json`: the run history of the pinned jobs.
     pub fn jobs_file(&self) -> PathBuf {
         self.state_dir.join("jobs.json")
+    }
+
+    /// `jobs.toml` in the config folder: the jobs pinned by the machine's owner.
+    pub fn pinned_jobs_file(&self) -> PathBuf {
+        self.config_dir.join("jobs.toml")
+    }
+
+    /// `job-proposals/`: job definitions proposed from the hub, one file each,
+    /// waiting for the owner's approval.
+    pub fn proposals_dir(&self) -> PathBuf {
+        self.state_dir.join("job-proposals")
     }
 
     /// `commands.jsonl`: the outcomes of recorded commands, by id (applied at most once).

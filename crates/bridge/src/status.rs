@@ -5,9 +5,11 @@
 use crate::disk::{Part, StateDisk};
 use crate::error::StateError;
 use crate::fsutil;
+use crate::jobs::ConsentRequest;
 use crate::paths::Paths;
 use crate::project::Layout;
 use serde::{Deserialize, Serialize};
+use specbridge_protocol::Consent;
 use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,6 +128,17 @@ pub enum EngineEvent {
         path: Option<String>,
         /// `ok` or the error code.
         outcome: String,
+    },
+    /// A job run waits for the owner's confirmation: show the job, its argv,
+    /// its parameters and who asked, and answer with
+    /// [`crate::EngineHandle::answer_consent`].
+    ConsentRequested(ConsentRequest),
+    /// A consent request ended (answered, timed out or cancelled): close its dialog.
+    ConsentSettled {
+        /// The request.
+        id: String,
+        /// How it ended.
+        consent: Consent,
     },
     /// Something went wrong that the user may need to know about.
     Error(String),

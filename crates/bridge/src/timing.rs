@@ -25,6 +25,9 @@ pub struct Timing {
     pub backoff_base: Duration,
     /// Reconnect backoff cap (30 s).
     pub backoff_cap: Duration,
+    /// How long a job run waits for its confirmation on the machine (60 s,
+    /// never past the command's deadline).
+    pub consent_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -37,6 +40,7 @@ impl Default for Timing {
             debounce_max: Duration::from_millis(250),
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
+            consent_timeout: Duration::from_secs(60),
         }
     }
 }

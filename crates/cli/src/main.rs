@@ -3,6 +3,8 @@
 //! This binary is glue: argument parsing, prompts and printing. Everything it
 //! does is a call into `specbridge_bridge`.
 
+mod jobs;
+
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use specbridge_bridge::{Config, Engine, EngineOptions, HubSettings, Paths, Timing, Token, VaultChoice};
@@ -43,6 +45,11 @@ enum Command {
     Projects {
         #[command(subcommand)]
         action: ProjectsAction,
+    },
+    /// Manage the jobs pinned on this machine (the only programs the hub can start here).
+    Jobs {
+        #[command(subcommand)]
+        action: jobs::JobsAction,
     },
     /// Run the bridge in the foreground until Ctrl-C.
     Run,
@@ -106,6 +113,7 @@ fn main() -> Result<()> {
         Command::Login { hub, vault, token_stdin } => login(&paths, hub, vault.into(), token_stdin),
         Command::Logout => logout(&paths),
         Command::Projects { action } => projects(&paths, action),
+        Command::Jobs { action } => jobs::run(&paths, action),
         Command::Run => run(paths),
         Command::Status { json } => status(&paths, json),
     }

@@ -204,3 +204,34 @@ async fn status_has(home: &Path, needles: &[&str]) -> bool {
     let out = run_ok(home, &["status"]);
     needles.iter().all(|n| out.contains(n))
 }
+
+#[test]
+fn jobs_are_pinned_enabled_and_approved_on_the_machine_with_warnings_confirmed() {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    let tools = dir.path().join("tools");
+    write(&tools, "Makefile", "test:\n\ttrue\n");
+    run_ok(&home, &["projects", "add", tools.to_str().unwrap(), "--name", "tools"]);
+
+    let added = run_ok(
+        &home,
+        &["jobs", "add", "tools", "check", "--param", "level=choice:quick,full", "--", "make", "{level}"],
+    );
+    assert!(added.contains("Pinned check: make {level}") && added.contains("It is off"), "{added}");
+    // The Makefile is in a folder the hub can write: without a terminal, enabling needs --yes.
+    let out = run_err(&home, &["jobs", "enable", "check"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Makefile (read by make)") && said.contains("--yes"), "{said}");
+    assert!(run_ok(&home, &["jobs", "list"]).contains("off"));
+    let on = run_ok(&home, &["jobs", "enable", "check", "--unattended", "--yes"]);
+    assert!(on.contains("runs without asking"), "{on}");
+    let listed = run_ok(&home, &["jobs", "list"]);
+    assert!(listed.contains("on, unattended") && listed.contains("{level}: one of quick, full"), "{listed}");
+
+    let bad = run_err(&home, &["jobs", "add", "tools", "evil", "--", "{level}"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("argv[0]"));
+    run_ok(&home, &["jobs", "remove", "check"]);
+    assert!(run_ok(&home, &["jobs", "list"]).contains("No jobs pinned"));
+    let none = run_err(&home, &["jobs", "approve", "p_nothing", "--yes"]);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no proposal"));
+}

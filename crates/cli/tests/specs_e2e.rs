@@ -8,8 +8,8 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
+use support::eventually;
 use support::specs::{audit_lines, read, snapshot_tree, write, World, APPROVAL};
-use support::{eventually, http};
 use tempfile::TempDir;
 
 const LEAN_README: &str = "---\nstatus: planned\ncreated: 2025-11-02\npriority: high\ntags:\n- auth\n- api\n\
@@ -43,13 +43,8 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     lean_fixture(&lean);
     workflow_fixture(&flow);
     workflow_fixture(&ro);
-    let gate = specbridge_bridge::JobsConfig {
-        allow: vec![vec!["sh".into(), "-c".into()]],
-        enabled: vec!["greet".into(), "sleepy".into(), "rogue".into(), "steps".into(), "ask".into()],
-        unattended: vec!["greet".into(), "sleepy".into(), "rogue".into(), "steps".into()],
-    };
     let projects = [("lean", lean.as_path(), false), ("flow", flow.as_path(), false), ("ro", ro.as_path(), true)];
-    let w = std::sync::Arc::new(World::with_jobs(&projects, gate).await);
+    let w = std::sync::Arc::new(World::new(&projects).await);
 
     // Projects with their layouts.
     let projects = w.ok("GET", "/api/projects", None).await;
@@ -282,103 +277,4 @@ async fn every_spec_command_runs_through_a_real_hub_and_bridge() {
     }
     assert!(audit.iter().any(|l| l["project"] == "ro" && l["outcome"] == "forbidden"));
     assert!(audit.iter().any(|l| l["outcome"] == "conflict"));
-
-    jobs(&w, &flow).await;
-}
-
-/// Jobs: defined from the hub, gated by the bridge's config, run, timed out, cancelled, kept in history.
-async fn jobs(w: &std::sync::Arc<World>, flow: &Path) {
-    let greet = json!({ "id": "greet", "name": "Greet", "command": ["sh", "-c", "pwd; echo oops >&2; exit 3"] });
-    let created = w.ok("POST", "/api/projects/flow/jobs", Some(greet)).await;
-    assert_eq!((created["enabled"].as_bool(), created["allowed"].as_bool()), (Some(true), Some(true)));
-    let run = w.ok("POST", "/api/projects/flow/jobs/greet/run", None).await;
-    assert_eq!((run["outcome"].as_str(), run["exit_code"].as_i64()), (Some("failed"), Some(3)));
-    let output = run["output"].as_str().unwrap();
-    let root = std::fs::canonicalize(flow).unwrap();
-    assert!(output.contains(root.to_str().unwrap()) && output.contains("oops"), "{output}");
-
-    // Off, or not allow-listed: refused, and nothing runs.
-    let off = json!({ "id": "off", "name": "Off", "command": ["sh", "-c", "touch ran"] });
-    w.ok("POST", "/api/projects/flow/jobs", Some(off)).await;
-    let (status, body) = w.call("POST", "/api/projects/flow/jobs/off/run", None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
-    let rogue = json!({ "id": "rogue", "name": "Rogue", "command": ["touch", "ran"] });
-    w.ok("POST", "/api/projects/flow/jobs", Some(rogue)).await;
-    let (status, _) = w.call("POST", "/api/projects/flow/jobs/rogue/run", None).await;
-    assert_eq!(status, 403);
-    assert!(!flow.join("ran").exists());
-    let ask = json!({ "id": "ask", "name": "Ask", "command": ["sh", "-c", "touch ran"] });
-    w.ok("POST", "/api/projects/flow/jobs", Some(ask)).await;
-    let (status, body) = w.call("POST", "/api/projects/flow/jobs/ask/run", None).await;
-    assert_eq!(status, 403, "enabled and allowed, but it needs a local confirmation: {body}");
-    assert!(!flow.join("ran").exists());
-    w.ok("DELETE", "/api/projects/flow/jobs/ask", None).await;
-    let (status, _) = w.call("PUT", "/api/projects/flow/jobs/off", Some(json!({ "enabled": true }))).await;
-    assert_eq!(status, 403, "only the machine's owner turns jobs on");
-    w.ok("PUT", "/api/projects/flow/jobs/off", Some(json!({ "name": "Still off" }))).await;
-    w.ok("DELETE", "/api/projects/flow/jobs/off", None).await;
-
-    // A run past its deadline is stopped; a cancelled run is stopped.
-    let sleepy = json!({ "id": "sleepy", "name": "Sleepy", "command": ["sh", "-c", "echo start; sleep 30"] });
-    w.ok("POST", "/api/projects/flow/jobs", Some(sleepy)).await;
-    let run = w.ok("POST", "/api/projects/flow/jobs/sleepy/run?timeout_ms=1500", None).await;
-    assert_eq!(run["outcome"], "timed_out");
-    let runner = std::sync::Arc::clone(w);
-    let pending = tokio::spawn(async move { runner.ok("POST", "/api/projects/flow/jobs/sleepy/run", None).await });
-    eventually("the job is running and its output so far is visible", || async {
-        w.ok("GET", "/api/projects/flow/jobs/sleepy", None).await["live_output"] == "start\n"
-    })
-    .await;
-    w.ok("POST", "/api/projects/flow/jobs/sleepy/cancel", None).await;
-    let run = pending.await.unwrap();
-    assert_eq!((run["outcome"].as_str(), run["output"].as_str()), (Some("cancelled"), Some("start\n")));
-
-    // A running job is a command in flight until its answer is sent: an app
-    // update waits on exactly this before it replaces the binary.
-    assert_eq!(w.engine.commands_in_flight(), 0);
-    let runner = std::sync::Arc::clone(w);
-    let pending = tokio::spawn(async move { runner.ok("POST", "/api/projects/flow/jobs/sleepy/run", None).await });
-    eventually("the job runs and counts as in flight", || async {
-        w.ok("GET", "/api/projects/flow/jobs/sleepy", None).await["live_output"] == "start\n"
-            && w.engine.commands_in_flight() == 1
-    })
-    .await;
-    assert!(!w.engine.wait_until_idle(std::time::Duration::from_millis(300)).await, "a running job is not idle");
-    w.ok("POST", "/api/projects/flow/jobs/sleepy/cancel", None).await;
-    assert!(w.engine.wait_until_idle(std::time::Duration::from_secs(10)).await);
-    assert_eq!(pending.await.unwrap()["outcome"], "cancelled");
-
-    // Streamed: progress lines while it runs, then the result line.
-    let steps = json!({ "id": "steps", "name": "Steps", "command": ["sh", "-c", "echo one; sleep 0.3; echo two"] });
-    w.ok("POST", "/api/projects/flow/jobs", Some(steps)).await;
-    let reply = http::request(
-        w.hub.addr(),
-        "POST",
-        "/api/projects/flow/jobs/steps/run?stream=1",
-        Some(&w.hub.user_token),
-        &[],
-        b"",
-    )
-    .await;
-    assert_eq!(reply.header("content-type"), Some("application/x-ndjson"));
-    let lines: Vec<Value> = reply.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let (last, progress) = lines.split_last().unwrap();
-    let streamed: String = progress.iter().map(|l| l["progress"].as_str().unwrap()).collect();
-    assert_eq!(streamed, "one\ntwo\n");
-    assert!(progress.len() >= 2, "output arrives in pieces as the job runs: {lines:?}");
-    assert_eq!(
-        (last["result"]["outcome"].as_str(), last["result"]["output"].as_str()),
-        (Some("succeeded"), Some("one\ntwo\n"))
-    );
-
-    let history = w.ok("GET", "/api/projects/flow/jobs/sleepy/history", None).await;
-    assert_eq!(history.as_array().unwrap().len(), 3, "timed out, cancelled, cancelled while in flight");
-    let stats = w.ok("GET", "/api/projects/flow/jobs/sleepy/stats", None).await;
-    assert_eq!(
-        (stats["runs"].as_u64(), stats["timed_out"].as_u64(), stats["cancelled"].as_u64()),
-        (Some(3), Some(1), Some(2))
-    );
-    let list = w.ok("GET", "/api/projects/flow/jobs", None).await;
-    assert_eq!(list.as_array().unwrap().len(), 4);
-    assert_eq!(w.ok("GET", "/api/projects/lean/jobs", None).await, json!([]), "jobs belong to one project");
 }

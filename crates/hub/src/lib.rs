@@ -13,6 +13,7 @@ mod dashboard;
 mod error;
 mod events;
 mod health;
+mod job_feed;
 mod limits;
 mod machines;
 mod pairing;
@@ -165,6 +166,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         sessions: auth::Sessions::default(),
         commands: commands::CommandService::default(),
         limits,
+        jobs: job_feed::JobFeed::default(),
         stats: Stats::default(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),

@@ -3,6 +3,7 @@
 use crate::auth::Sessions;
 use crate::commands::CommandService;
 use crate::events::EventBus;
+use crate::job_feed::JobFeed;
 use crate::limits::Limiters;
 use crate::router::CommandRouter;
 use crate::store::Store;
@@ -40,6 +41,8 @@ pub(crate) struct HubState {
     pub(crate) commands: CommandService,
     /// Per-address abuse limits.
     pub(crate) limits: Limiters,
+    /// Live job runs and their output, for dashboards.
+    pub(crate) jobs: JobFeed,
     pub(crate) stats: Stats,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,

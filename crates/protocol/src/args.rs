@@ -5,6 +5,7 @@
 //! content hash of the copy the author saw: the bridge refuses the edit with
 //! `conflict` if the file on disk has another hash.
 
+use crate::jobs::{JobAuditArgs, JobProposeArgs, JobRunArgs, JobUpdateArgs};
 use crate::Content;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -238,34 +239,6 @@ pub struct JobArgs {
     pub id: String,
 }
 
-/// `job-create`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobCreateArgs {
-    /// The id; absent: generated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Display name.
-    pub name: String,
-    /// The argv (no shell).
-    pub command: Vec<String>,
-}
-
-/// `job-update`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobUpdateArgs {
-    /// The job id.
-    pub id: String,
-    /// New display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// New argv.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<Vec<String>>,
-    /// Only the machine's owner may turn a job on or off; sent, it is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-}
-
 /// `update-frontmatter`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrontmatterArgs {
@@ -348,8 +321,10 @@ without_base_hash!(
     LogStatsArgs,
     LogAddArgs,
     JobArgs,
-    JobCreateArgs,
+    JobRunArgs,
+    JobProposeArgs,
     JobUpdateArgs,
+    JobAuditArgs,
     CreateSpecArgs
 );
 with_base_hash!(

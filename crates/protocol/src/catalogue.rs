@@ -8,6 +8,7 @@
 //! the bridge before running. Nothing else in the workspace spells a command name.
 
 use crate::args::*;
+use crate::jobs::{JobAuditArgs, JobProposeArgs, JobRunArgs, JobUpdateArgs};
 use crate::{ErrorBody, ErrorCode, HASH_HEX_LEN};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -164,7 +165,7 @@ catalogue! {
     ImplLogTaskStats(LogStatsArgs) = "impl-log-task-stats", Read;
     /// Add an implementation log entry.
     ImplLogAdd(LogAddArgs) = "impl-log-add", Write;
-    /// The project's jobs.
+    /// The project's pinned jobs and the proposals waiting for the owner.
     JobList(NoArgs) = "job-list", Read;
     /// One job, with its output so far while it runs.
     JobGet(JobArgs) = "job-get", Read;
@@ -172,15 +173,17 @@ catalogue! {
     JobHistory(JobArgs) = "job-history", Read;
     /// A job's run statistics.
     JobStats(JobArgs) = "job-stats", Read;
-    /// Define a job (off until the owner enables it on the machine).
-    JobCreate(JobCreateArgs) = "job-create", Local;
-    /// Change a job's definition.
+    /// The job lines of the machine's audit log.
+    JobAudit(JobAuditArgs) = "job-audit", Read;
+    /// Propose a job: it runs nothing until the owner approves it on the machine.
+    JobCreate(JobProposeArgs) = "job-create", Local;
+    /// Propose a change to a job (approved on the machine, like a new one).
     JobUpdate(JobUpdateArgs) = "job-update", Local;
-    /// Delete a job.
+    /// Withdraw a proposal.
     JobDelete(JobArgs) = "job-delete", Local;
-    /// Run a job the machine allows.
-    JobRun(JobArgs) = "job-run", Local;
-    /// Stop a running job.
+    /// Run a pinned job with typed parameters, after the machine's consent.
+    JobRun(JobRunArgs) = "job-run", Local;
+    /// Stop a running job (or one waiting for its confirmation).
     JobCancel(JobArgs) = "job-cancel", Local;
     /// Change LeanSpec frontmatter keys.
     UpdateFrontmatter(FrontmatterArgs) = "update-frontmatter", Write;
@@ -191,6 +194,23 @@ catalogue! {
 }
 
 impl CommandName {
+    /// Whether the command is one of the `job-*` commands.
+    pub fn is_job(self) -> bool {
+        matches!(
+            self,
+            Self::JobList
+                | Self::JobGet
+                | Self::JobHistory
+                | Self::JobStats
+                | Self::JobAudit
+                | Self::JobCreate
+                | Self::JobUpdate
+                | Self::JobDelete
+                | Self::JobRun
+                | Self::JobCancel
+        )
+    }
+
     /// Whether the command must be applied at most once (see [`CommandKind::is_recorded`]).
     pub fn is_recorded(self) -> bool {
         self.kind().is_recorded()
@@ -217,6 +237,18 @@ impl<'de> Deserialize<'de> for CommandName {
 }
 
 impl Call {
+    /// Records who asked, on the commands that carry it to the machine (job
+    /// runs and proposals), replacing whatever a client put there: the hub
+    /// calls this with the caller it authenticated.
+    pub fn set_requester(&mut self, who: &str) {
+        match self {
+            Self::JobRun(a) => a.requested_by = Some(who.to_owned()),
+            Self::JobCreate(a) => a.requested_by = Some(who.to_owned()),
+            Self::JobUpdate(a) => a.requested_by = Some(who.to_owned()),
+            _ => {}
+        }
+    }
+
     /// What the command does, for people ("001-auth: status -> complete").
     pub fn summary(&self) -> String {
         let name = self.name();
@@ -246,9 +278,14 @@ impl Call {
             }
             Self::UpdateContent(a) => format!("{}: edit content", a.name),
             Self::CreateSpec(a) => format!("create spec: {}", a.title),
-            Self::JobCreate(a) => format!("create job {}", a.name),
-            Self::JobUpdate(a) => format!("{name} {}", a.id),
-            Self::JobDelete(a) | Self::JobRun(a) | Self::JobCancel(a) => format!("{name} {}", a.id),
+            Self::JobCreate(a) => format!("propose job {}: {}", a.name, a.argv.join(" ")),
+            Self::JobUpdate(a) => format!("propose a change to job {}", a.id),
+            Self::JobRun(a) if a.params.is_empty() => format!("run job {}", a.id),
+            Self::JobRun(a) => {
+                let params: Vec<String> = a.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("run job {} ({})", a.id, params.join(", "))
+            }
+            Self::JobDelete(a) | Self::JobCancel(a) => format!("{name} {}", a.id),
             _ => name.as_str().to_owned(),
         }
     }
@@ -276,13 +313,12 @@ impl Call {
             Self::ApprovalUpdate(a) => a.id.clone(),
             Self::ImplLogTaskStats(a) => format!("{}#{}", a.name, a.task_id),
             Self::ImplLogAdd(a) => a.name.clone(),
-            Self::JobGet(a)
-            | Self::JobHistory(a)
-            | Self::JobStats(a)
-            | Self::JobDelete(a)
-            | Self::JobRun(a)
-            | Self::JobCancel(a) => a.id.clone(),
+            Self::JobGet(a) | Self::JobHistory(a) | Self::JobStats(a) | Self::JobDelete(a) | Self::JobCancel(a) => {
+                a.id.clone()
+            }
+            Self::JobRun(a) => a.id.clone(),
             Self::JobUpdate(a) => a.id.clone(),
+            Self::JobAudit(a) => a.id.clone().unwrap_or_default(),
             Self::JobCreate(a) => a.id.clone().unwrap_or_else(|| a.name.clone()),
             Self::UpdateFrontmatter(a) => a.name.clone(),
             Self::UpdateContent(a) => a.name.clone(),

@@ -6,7 +6,7 @@
 //! answer a command it does not know with `invalid` and the request id, instead
 //! of failing to parse the whole message.
 
-use crate::{Call, ErrorBody};
+use crate::{Call, ErrorBody, RunPhase};
 use serde::{Deserialize, Serialize};
 
 /// hub -> bridge: run a command in one project.
@@ -84,9 +84,10 @@ impl Response {
     }
 }
 
-/// bridge -> hub: a piece of output of a command that is still running. Best
-/// effort: a bridge may drop progress under back-pressure; the response is
-/// authoritative.
+/// bridge -> hub: a piece of output of a command that is still running, or
+/// a change of its phase. Best effort for output: a bridge may drop pieces
+/// under back-pressure (a gap in `seq` shows it; phase changes are never
+/// dropped); the response is authoritative.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// The request id of the command.
@@ -95,4 +96,17 @@ pub struct Progress {
     pub seq: u64,
     /// The output text (lossy UTF-8).
     pub data: String,
+    /// A job run's new phase (waiting for its confirmation, running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RunPhase>,
+    /// While waiting: when the confirmation times out (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
+}
+
+impl Progress {
+    /// A piece of output.
+    pub fn output(id: impl Into<String>, seq: u64, data: impl Into<String>) -> Self {
+        Self { id: id.into(), seq, data: data.into(), phase: None, until_ms: None }
+    }
 }

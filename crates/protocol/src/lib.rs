@@ -18,6 +18,7 @@ mod command;
 mod content;
 mod error;
 mod hash;
+mod jobs;
 mod layout;
 mod message;
 mod results;
@@ -25,9 +26,9 @@ mod text;
 
 pub use args::{
     ApprovalArgs, ApprovalCreateArgs, ApprovalListArgs, ApprovalUpdateArgs, ContentArgs, CreateSpecArgs, DiffArgs,
-    DocumentWriteArgs, FileReadArgs, FileWriteArgs, FrontmatterArgs, JobArgs, JobCreateArgs, JobUpdateArgs, LogAddArgs,
-    LogReadArgs, LogSearchArgs, LogStatsArgs, NoArgs, SnapshotArgs, SpecArgs, SpecEditArgs, SpecReadArgs, SteeringArgs,
-    SteeringWriteArgs, TaskStatusArgs,
+    DocumentWriteArgs, FileReadArgs, FileWriteArgs, FrontmatterArgs, JobArgs, LogAddArgs, LogReadArgs, LogSearchArgs,
+    LogStatsArgs, NoArgs, SnapshotArgs, SpecArgs, SpecEditArgs, SpecReadArgs, SteeringArgs, SteeringWriteArgs,
+    TaskStatusArgs,
 };
 pub use catalogue::{Call, CommandKind, CommandName};
 pub use codec::{Codec, CodecError, Frame, BINARY_ZSTD_TAG};
@@ -35,6 +36,10 @@ pub use command::{Command, Progress, Response};
 pub use content::{chunk_boundaries, Content, ContentError, Encoding};
 pub use error::{ErrorBody, ErrorCode};
 pub use hash::{content_hash, project_digest, HASH_HEX_LEN};
+pub use jobs::{
+    Consent, JobAudit, JobAuditArgs, JobAuditEntry, JobList, JobParam, JobProposeArgs, JobRunArgs, JobState, JobStats,
+    JobUpdateArgs, JobView, LiveRun, Origin, Proposal, ProposalKind, RunOutcome, RunPhase, RunRecord,
+};
 pub use layout::Layout;
 pub use message::{
     Ack, Batch, Digest, FileDelete, FileUpsert, Hello, MachineInfo, Manifest, ManifestEntry, Message, ProjectInfo,

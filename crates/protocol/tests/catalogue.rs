@@ -11,7 +11,7 @@ fn every_name_round_trips_and_unknown_names_are_invalid_with_a_hint() {
         assert_eq!(CommandName::from_wire(name.as_str()), Some(*name));
         assert_eq!(serde_json::to_value(name).unwrap(), json!(name.as_str()));
     }
-    assert_eq!(CommandName::ALL.len(), 41);
+    assert_eq!(CommandName::ALL.len(), 42);
     let error = Call::parse("rm-rf", &json!({})).unwrap_err();
     assert_eq!(error.code, ErrorCode::Invalid);
     assert!(error.message.contains("rm-rf") && error.hint.is_some());
@@ -105,4 +105,22 @@ fn layouts_have_wire_names_and_unknown_ones_read_as_generic() {
     }
     let newer: Layout = serde_json::from_str("\"openspec\"").unwrap();
     assert_eq!(newer, Layout::Generic);
+}
+
+#[test]
+fn a_job_run_names_a_job_and_its_parameters_and_nothing_else() {
+    let call = Call::parse("job-run", &json!({"id": "implement", "params": {"spec": "012"}})).unwrap();
+    let Call::JobRun(args) = &call else { panic!("{call:?}") };
+    assert_eq!(args.params.get("spec").map(String::as_str), Some("012"));
+    assert_eq!(call.summary(), "run job implement (spec=012)");
+    for extra in [json!({"argv": ["x"]}), json!({"args": ["--eval=1"]}), json!({"command": ["sh", "-c", "id"]})] {
+        let mut args = json!({"id": "implement"});
+        args.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let error = Call::parse("job-run", &args).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Invalid, "{args}");
+    }
+    // Who asked is the hub's to say: a client's value is replaced.
+    let mut call = Call::parse("job-run", &json!({"id": "t", "requested_by": "the boss"})).unwrap();
+    call.set_requester("account a");
+    assert_eq!(call.args()["requested_by"], "account a");
 }

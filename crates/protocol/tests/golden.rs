@@ -147,7 +147,7 @@ fn commands_responses_and_errors() {
     );
     assert_eq!(command.call().unwrap(), Call::FileWrite(args));
     golden(
-        Message::Progress(Progress { id: "c1".into(), seq: 0, data: "running tests\n".into() }),
+        Message::Progress(Progress::output("c1", 0, "running tests\n")),
         r#"{"type":"progress","id":"c1","seq":0,"data":"running tests\n"}"#,
     );
     golden(

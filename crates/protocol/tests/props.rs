@@ -50,7 +50,7 @@ fn message() -> impl Strategy<Value = Message> {
             id,
             ErrorBody::new(ErrorCode::Conflict, message)
         ))),
-        (text, any::<u64>(), text).prop_map(|(id, seq, data)| Message::Progress(Progress { id, seq, data })),
+        (text, any::<u64>(), text).prop_map(|(id, seq, data)| Message::Progress(Progress::output(id, seq, data))),
     ]
 }
 

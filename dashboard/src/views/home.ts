@@ -1,6 +1,7 @@
 // Machines and their projects.
 
 import { ago, fill, h } from "../dom";
+import { jobsHref } from "./jobs";
 import type { Ctx, View } from "./shared";
 import { projectHref, statusBadge } from "./shared";
 
@@ -31,7 +32,8 @@ export function renderHome(ctx: Ctx): View {
               "p",
               { class: "muted" },
               m.online ? "connected now" : `last seen ${ago(m.last_seen_ms)}`,
-              ` · ${m.os}/${m.arch} · bridge ${m.version}`,
+              ` · ${m.os}/${m.arch} · bridge ${m.version} · `,
+              h("a", { href: jobsHref(m.id), "data-testid": "jobs-link" }, "Jobs"),
             ),
             h(
               "ul",

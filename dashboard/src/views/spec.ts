@@ -4,6 +4,7 @@
 import { api, type FileContent } from "../api";
 import { fill, h, toast } from "../dom";
 import { renderMarkdown, splitFrontmatter } from "../markdown";
+import { specJobs } from "./jobs";
 import { prioritySelect, statusSelect } from "./project";
 import {
   canEdit,
@@ -69,6 +70,7 @@ export async function renderSpec(ctx: Ctx, target: Target, name: string): Promis
             : h("button", { disabled: true, title: "The machine is offline", "data-testid": "edit-spec" }, "Edit"),
         ),
       ),
+      specJobs(ctx, target.machine, target.project, name),
       frontmatter ? frontmatterTable(frontmatter) : null,
       h("article", { "data-testid": "spec-body" }, renderMarkdown(body)),
       others.length

@@ -2,6 +2,7 @@
 
 import { api, type Approval, type Task } from "../api";
 import { fill, h } from "../dom";
+import { specJobs } from "./jobs";
 import { renderMarkdown } from "../markdown";
 import { progress, workflowStatus } from "./project";
 import {
@@ -110,6 +111,7 @@ export async function renderWorkflowSpec(ctx: Ctx, target: Target, name: string)
       crumbs(ctx, target, spec.displayName),
       offlineNote(ctx, target),
       h("div", { class: "spec-head" }, h("h1", {}, spec.displayName), workflowStatus(spec.status), progress(spec.taskProgress)),
+      specJobs(ctx, target.machine, target.project, name),
       tabs,
       doc ? h("p", {}, h("a", { class: "small", href: projectHref(target, canEdit(ctx, target) ? "edit" : "doc", doc.path) }, canEdit(ctx, target) ? `Edit ${doc.name}.md` : `${doc.name}.md`)) : null,
       body,

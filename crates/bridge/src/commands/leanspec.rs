@@ -88,7 +88,7 @@ fn readme(entry: &LeanEntry) -> String {
 }
 
 /// A spec by folder name (`012-auth`), number (`012` or `12`) or slug (`auth`).
-fn find<'m>(m: &'m LeanModel, name: &str) -> Result<&'m LeanEntry, ErrorBody> {
+pub(super) fn find<'m>(m: &'m LeanModel, name: &str) -> Result<&'m LeanEntry, ErrorBody> {
     let number: Option<u32> = name.parse().ok();
     m.specs
         .iter()

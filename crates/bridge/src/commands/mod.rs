@@ -86,8 +86,8 @@ fn dispatch(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
         FileRead(args) => files::read(ctx, args),
         FileWrite(args) => files::write(ctx, args),
         ProjectInfo(_) => model::project_info(ctx),
-        JobList(_) | JobGet(_) | JobHistory(_) | JobStats(_) | JobCreate(_) | JobUpdate(_) | JobDelete(_)
-        | JobRun(_) | JobCancel(_) => jobs::run(ctx, call),
+        JobList(_) | JobGet(_) | JobHistory(_) | JobStats(_) | JobAudit(_) | JobCreate(_) | JobUpdate(_)
+        | JobDelete(_) | JobRun(_) | JobCancel(_) => jobs::run(ctx, call),
         ApprovalList(_)
         | ApprovalGet(_)
         | ApprovalContent(_)

@@ -43,7 +43,12 @@ impl Fixture {
         };
         let projects = Arc::new(BTreeMap::from([("p".to_owned(), project)]));
         let audit = AuditLog::new(dir.path().join("state/audit.log"));
-        let executor = Executor::new(projects, audit, Arc::default(), Outcomes::default());
+        let executor = Executor::new(
+            projects,
+            audit,
+            Arc::new(super::Jobs::in_folder(&dir.path().join("state"))),
+            Outcomes::default(),
+        );
         Self { _dir: dir, root, executor, next_id: Default::default() }
     }
 

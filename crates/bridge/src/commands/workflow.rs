@@ -81,7 +81,7 @@ pub(super) fn run(ctx: &Ctx<'_>, call: &Call) -> Result<Value, ErrorBody> {
     }
 }
 
-fn find<'w>(specs: &'w [WorkflowSpec], name: &str) -> Result<&'w WorkflowSpec, ErrorBody> {
+pub(super) fn find<'w>(specs: &'w [WorkflowSpec], name: &str) -> Result<&'w WorkflowSpec, ErrorBody> {
     specs.iter().find(|s| s.name == name).ok_or_else(|| not_found(format!("spec {name:?}")))
 }
 

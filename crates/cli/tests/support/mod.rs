@@ -97,7 +97,12 @@ async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
 
 /// Timing for tests: production debounce, fast reconnects.
 pub fn test_timing() -> Timing {
-    Timing { backoff_base: Duration::from_millis(50), backoff_cap: Duration::from_millis(500), ..Timing::default() }
+    Timing {
+        backoff_base: Duration::from_millis(50),
+        backoff_cap: Duration::from_millis(500),
+        consent_timeout: Duration::from_millis(1500),
+        ..Timing::default()
+    }
 }
 
 /// A bridge's home folder with its config: machine id, hub and projects.

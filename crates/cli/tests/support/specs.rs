@@ -42,10 +42,11 @@ pub struct World {
 
 impl World {
     pub async fn new(projects: &[(&str, &Path, bool)]) -> Self {
-        Self::with_jobs(projects, specbridge_bridge::JobsConfig::default()).await
+        Self::with_jobs(projects, &[]).await
     }
 
-    pub async fn with_jobs(projects: &[(&str, &Path, bool)], jobs: specbridge_bridge::JobsConfig) -> Self {
+    /// A world whose bridge has `jobs` pinned (by its owner, before it starts).
+    pub async fn with_jobs(projects: &[(&str, &Path, bool)], jobs: &[specbridge_bridge::PinnedJob]) -> Self {
         let dir = TempDir::new().unwrap();
         let hub = TestHub::start(&dir.path().join("hub"), None).await;
         let list: Vec<(&str, &Path)> = projects.iter().map(|(n, p, _)| (*n, *p)).collect();
@@ -53,8 +54,11 @@ impl World {
         for (name, _, read_only) in projects {
             home.config.projects.iter_mut().filter(|p| p.id == *name).for_each(|p| p.read_only = *read_only);
         }
-        home.config.jobs = jobs;
         home.config.save(&home.paths).unwrap();
+        let book = specbridge_bridge::JobBook::open(&home.paths);
+        for job in jobs {
+            book.add(job.clone(), &home.config).unwrap();
+        }
         let engine = home.start(&hub.machine_token).await;
         connected(&engine).await;
         Self { _dir: dir, hub, engine, home }

@@ -29,7 +29,7 @@ use crate::router::RouteError;
 use crate::store::{expired_in_queue, CommandRecord, CommandState, Finish, Inserted, NewCommand};
 use crate::{now_ms, HubState};
 use serde::Serialize;
-use specbridge_protocol::{Call, Command, CommandKind, ErrorBody, ErrorCode, Progress, Response};
+use specbridge_protocol::{Call, Command, CommandKind, CommandName, ErrorBody, ErrorCode, Progress, Response};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -145,7 +145,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The id the bridge sees: fresh, or derived from the caller's key so a
 /// retried request names the same command (scoped to the account).
-fn command_id(account: &str, key: Option<&str>) -> String {
+pub(crate) fn command_id(account: &str, key: Option<&str>) -> String {
     match key {
         Some(key) => {
             let digest = blake3::hash(format!("{account}\0{key}").as_bytes()).to_hex();
@@ -161,7 +161,9 @@ fn millis(duration: Duration) -> i64 {
 
 /// Sends a command and waits for its outcome, up to the caller's timeout.
 pub(crate) async fn submit(hub: &Arc<HubState>, request: Request) -> Result<Outcome, ErrorBody> {
-    let Request { account, machine, project, call, queue, timeout, key, progress } = request;
+    let Request { account, machine, project, mut call, queue, timeout, key, progress } = request;
+    // Who asked, as this hub authenticated them, on every road (a client's own value is replaced).
+    call.set_requester(&format!("account {account}"));
     if !call.name().is_recorded() {
         let mut command = Command::new(command_id(&account, None), project, &call, ms_u64(timeout));
         command.expires_at_ms = u64::try_from(now_ms() + millis(timeout)).ok();
@@ -370,9 +372,15 @@ async fn send_row(hub: &Arc<HubState>, record: CommandRecord) -> bool {
 async fn deliver(hub: &Arc<HubState>, record: &CommandRecord) -> bool {
     let c = &record.command;
     let left = Duration::from_millis(u64::try_from(c.expires_ms - now_ms()).unwrap_or(0));
+    let job_run = CommandName::from_wire(&c.name) == Some(CommandName::JobRun);
     // Past its deadline a re-send only asks the bridge how it went: its
-    // journal answers at once, or it refuses the command as late.
-    let budget = if left.is_zero() { hub.config.command_timeout } else { left.min(hub.config.command_timeout) };
+    // journal answers at once, or it refuses the command as late. A job run
+    // may take its caller's whole timeout (the bridge stops it there).
+    let budget = match (left.is_zero(), job_run) {
+        (true, _) => hub.config.command_timeout,
+        (false, true) => left,
+        (false, false) => left.min(hub.config.command_timeout),
+    };
     let command = Command {
         id: c.id.clone(),
         project: c.project_id.clone(),
@@ -382,7 +390,17 @@ async fn deliver(hub: &Arc<HubState>, record: &CommandRecord) -> bool {
         args: c.args.clone(),
     };
     let progress = lock(&hub.commands.progress).get(&c.id).cloned();
+    // A job run's output fans out to the dashboards watching the machine.
+    let (progress, fed) = if job_run {
+        let (tx, fed) = crate::job_feed::follow(hub, record, progress);
+        (Some(tx), Some(fed))
+    } else {
+        (progress, None)
+    };
     let answer = hub.router.send(&c.machine_id, command, budget + ANSWER_GRACE, progress).await;
+    if let Some(fed) = fed {
+        crate::job_feed::finished(hub, record, fed, &answer).await;
+    }
     let sent = [CommandState::Sent];
     match answer {
         Ok(result) => {

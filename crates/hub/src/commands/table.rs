@@ -9,7 +9,7 @@
 //! `/v1/machines/{machine}/projects/{project}` (the dashboard's form).
 
 use super::routes::{idempotency_key, respond, timeout};
-use super::{submit, Outcome, Request};
+use super::{command_id, submit, Outcome, Request};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{machines, HubState};
@@ -93,10 +93,12 @@ static ROWS: &[Row] = &[
     row(M::GET, "/jobs/{id}", C::JobGet),
     with_body(M::PUT, "/jobs/{id}", C::JobUpdate),
     row(M::DELETE, "/jobs/{id}", C::JobDelete),
-    row(M::POST, "/jobs/{id}/run", C::JobRun),
+    with_body(M::POST, "/jobs/{id}/run", C::JobRun),
     row(M::POST, "/jobs/{id}/cancel", C::JobCancel),
     row(M::GET, "/jobs/{id}/history", C::JobHistory),
     row(M::GET, "/jobs/{id}/stats", C::JobStats),
+    row(M::GET, "/jobs/{id}/audit", C::JobAudit),
+    row(M::GET, "/audit/jobs", C::JobAudit),
     with_body(M::PUT, "/documents/{*path}", C::FileWrite),
 ];
 
@@ -137,13 +139,26 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     match prepare(row, &hub, caller, path, query, &headers, &body).await {
-        Ok((request, stream)) if stream => streamed(hub, request),
-        Ok((request, _)) => respond(submit(&hub, request).await),
+        Ok((request, Follow::Stream)) => streamed(hub, request),
+        Ok((request, Follow::Detach)) => detached(hub, request),
+        Ok((request, Follow::Wait)) => respond(submit(&hub, request).await),
         Err(error) => error.into_response(),
     }
 }
 
-/// The request a row's HTTP request stands for, and whether to stream it.
+/// How the caller of a `job-run` follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// Wait for the answer (every command).
+    Wait,
+    /// `?stream=1`: NDJSON progress, then the answer.
+    Stream,
+    /// `?detach=1`: `202` at once with the command id; the run goes on, and
+    /// dashboards follow it on `/ws/dashboard` (`watch_jobs`).
+    Detach,
+}
+
+/// The request a row's HTTP request stands for, and how to follow it.
 async fn prepare(
     row: &Row,
     hub: &Arc<HubState>,
@@ -152,7 +167,7 @@ async fn prepare(
     query: QueryMap,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Request, bool), ApiError> {
+) -> Result<(Request, Follow), ApiError> {
     let caller = caller?;
     let (Path(mut params), Query(query)) = (path?, query?);
     let project = params.remove("project").unwrap_or_default();
@@ -186,7 +201,31 @@ async fn prepare(
         key: idempotency_key(headers)?,
         progress: None,
     };
-    Ok((request, name == CommandName::JobRun && flag("stream")))
+    let follow = match name {
+        CommandName::JobRun if flag("stream") => Follow::Stream,
+        CommandName::JobRun if flag("detach") => Follow::Detach,
+        _ => Follow::Wait,
+    };
+    Ok((request, follow))
+}
+
+/// `POST …/jobs/{id}/run?detach=1`: the run is submitted by a task of its
+/// own, and the caller gets `202 {"id", "state": "accepted"}` at once (a page
+/// running ten jobs must not hold ten of its six connections). The id is the
+/// command's, derived from the `Idempotency-Key` (or a fresh one).
+fn detached(hub: Arc<HubState>, mut request: Request) -> Response {
+    if !request.queue && !hub.router.is_online(&request.machine) {
+        return respond(Err(crate::router::RouteError::NotConnected.into_body()));
+    }
+    let key = request.key.get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string()).clone();
+    let id = command_id(&request.account, Some(&key));
+    let task = Arc::clone(&hub);
+    hub.tracker.spawn(async move {
+        if let Err(error) = submit(&task, request).await {
+            tracing::info!(code = error.code.as_str(), %error, "a detached job run was refused");
+        }
+    });
+    (axum::http::StatusCode::ACCEPTED, axum::Json(json!({ "id": id, "state": "accepted" }))).into_response()
 }
 
 /// The body as a JSON object; an empty body is `{}`.
@@ -233,7 +272,11 @@ fn streamed(hub: Arc<HubState>, mut request: Request) -> Response {
         let command = submit(&hub, request);
         tokio::pin!(command);
         let line = |piece: specbridge_protocol::Progress| {
-            json!({ "progress": piece.data, "seq": piece.seq }).to_string() + "\n"
+            let mut line = json!({ "progress": piece.data, "seq": piece.seq });
+            if let Some(phase) = piece.phase {
+                line["phase"] = json!(phase);
+            }
+            line.to_string() + "\n"
         };
         let outcome = loop {
             tokio::select! {

@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 include!(concat!(env!("OUT_DIR"), "/dashboard_assets.rs"));
 
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// `style-src-elem` lets in the `<style>` elements the job terminal (xterm.js's
+/// DOM renderer) writes its theme and cell sizes into; inline `style`
+/// attributes stay refused (`style-src`), and so does every inline script.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; \
+                   script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub(super) fn routes() -> Router<Arc<HubState>> {
     Router::new().route("/", get(index)).route("/assets/{*path}", get(asset))

@@ -5,6 +5,12 @@
 //! with every path, one `machine` per machine, one `queue`) and sent together
 //! when the window closes. A dashboard that falls behind the event bus gets
 //! the full state again. Message shapes are in docs/protocol.md.
+//!
+//! A dashboard that sends `{"type":"watch_jobs","machine":<id>}` also gets
+//! that machine's job runs (`job_run`) and their output (`job_output`),
+//! pulled from the [`JobFeed`](crate::job_feed) at the same pace: the first
+//! change at once, the rest each window, so output is merged per window. Its
+//! memory stays the feed's: a slow socket gets a `gap`, never a queue.
 
 use super::views::machine_views;
 use crate::auth::{cross_origin, same_origin, Caller};
@@ -12,6 +18,7 @@ use crate::commands::routes::pending;
 use crate::commands::CommandView;
 use crate::error::ApiError;
 use crate::events::HubEvent;
+use crate::job_feed::Cursors;
 use crate::HubState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as Ws, WebSocket, WebSocketUpgrade};
@@ -153,6 +160,28 @@ impl Feed {
     }
 }
 
+/// The job runs of one machine that a dashboard follows.
+struct JobWatch {
+    machine: String,
+    tick: tokio::sync::watch::Receiver<u64>,
+    cursors: Cursors,
+}
+
+/// Resolves when the watched machine's runs change (never without a watch).
+async fn job_tick(watch: &mut Option<JobWatch>) {
+    let Some(w) = watch else { return std::future::pending().await };
+    if w.tick.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// What a dashboard may send: which machine's jobs it watches (`null`: none).
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FromDashboard {
+    WatchJobs { machine: Option<String> },
+}
+
 async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
     socket.send(Ws::Text(value.to_string().into())).await.is_ok()
 }
@@ -166,6 +195,9 @@ async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
         _ => return,
     }
     let mut batch = Batch::default();
+    let mut jobs: Option<JobWatch> = None;
+    // Job runs changed since the last pull (or a pull left output behind).
+    let mut jobs_due = false;
     // While `Some`, a window is open: events wait for it to close.
     let mut window: Option<Instant> = None;
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -180,21 +212,56 @@ async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
             }
             frame = socket.recv() => match frame {
                 None | Some(Err(_)) | Some(Ok(Ws::Close(_))) => return,
+                Some(Ok(Ws::Text(text))) => {
+                    // Anything else a dashboard sends is ignored, as before.
+                    if let Ok(FromDashboard::WatchJobs { machine }) = serde_json::from_str(&text) {
+                        jobs = None;
+                        if let Some(machine) = machine {
+                            if feed.owns(&machine).await {
+                                let tick = hub.jobs.watch(&machine);
+                                let ack = serde_json::json!({ "type": "watching_jobs", "machine": machine });
+                                if !send(&mut socket, &ack).await {
+                                    return;
+                                }
+                                jobs = Some(JobWatch { machine, tick, cursors: Cursors::default() });
+                                jobs_due = true;
+                                if window.is_none() {
+                                    if !flush_jobs(&hub, &mut socket, &mut jobs, &mut jobs_due).await {
+                                        return;
+                                    }
+                                    window = Some(Instant::now() + COALESCE);
+                                }
+                            }
+                        }
+                    }
+                }
                 Some(Ok(_)) => {}
             },
+            () = job_tick(&mut jobs) => {
+                jobs_due = true;
+                if window.is_none() {
+                    if !flush_jobs(&hub, &mut socket, &mut jobs, &mut jobs_due).await {
+                        return;
+                    }
+                    window = Some(Instant::now() + COALESCE);
+                }
+            }
             _ = ping.tick() => {
                 if socket.send(Ws::Ping(Vec::new().into())).await.is_err() {
                     return;
                 }
             }
             () = tokio::time::sleep_until(flush_at), if window.is_some() => {
-                if batch.is_empty() {
+                if batch.is_empty() && !jobs_due {
                     window = None;
                 } else {
                     for message in feed.messages(std::mem::take(&mut batch)).await {
                         if !send(&mut socket, &message).await {
                             return;
                         }
+                    }
+                    if !flush_jobs(&hub, &mut socket, &mut jobs, &mut jobs_due).await {
+                        return;
                     }
                     window = Some(Instant::now() + COALESCE);
                 }
@@ -233,6 +300,28 @@ async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
             },
         }
     }
+}
+
+/// Sends what is new in the watched machine's runs, if anything is due.
+/// Returns false when the socket is gone.
+async fn flush_jobs(hub: &HubState, socket: &mut WebSocket, jobs: &mut Option<JobWatch>, due: &mut bool) -> bool {
+    let Some(watch) = jobs.as_mut() else {
+        *due = false;
+        return true;
+    };
+    if !*due {
+        return true;
+    }
+    // Seen now: a tick from here on is news for the next pull.
+    watch.tick.borrow_and_update();
+    let pulled = hub.jobs.pull(&watch.machine, &mut watch.cursors);
+    *due = pulled.more;
+    for message in &pulled.messages {
+        if !send(socket, message).await {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -195,3 +195,30 @@ async fn a_command_in_doubt_is_asked_about_again_with_the_same_id() {
     }
     panic!("the re-sent command never settled");
 }
+
+/// Regression: a job run was sent with the hub's per-attempt cap (30 s) as its
+/// deadline, so the bridge stopped any job at 30 s whatever `timeout_ms` the
+/// caller gave, and the caller got `504` while the job still ran.
+#[tokio::test]
+async fn a_job_run_gets_its_callers_whole_timeout_not_the_per_attempt_cap() {
+    let dir = TempDir::new().unwrap();
+    let hub = hub(dir.path(), |c| c.command_timeout = Duration::from_millis(500)).await;
+    let user = user_token(&hub).await;
+    let (mut bridge, _) = connect(&hub, "m1").await;
+    let url = "/v1/machines/m1/projects/p/jobs/build/run?timeout_ms=4000";
+    let (reply, command) = tokio::join!(http(&hub, "POST", url, Some(&user), &[JSON], b"{}"), async {
+        let Some(Message::Command(command)) = recv(&mut bridge).await else { panic!("expected a command") };
+        // The job takes longer than the per-attempt cap, well inside the caller's timeout.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let result = serde_json::json!({"id": "build", "outcome": "succeeded"});
+        send(&mut bridge, &Message::Response(Response::ok(command.id.clone(), result))).await;
+        command
+    });
+    assert!(
+        command.deadline_ms > 3000,
+        "the bridge may run the job until the caller's deadline: {}",
+        command.deadline_ms
+    );
+    assert_eq!(command.args["requested_by"], "account default", "who asked is the hub's to say");
+    assert_eq!((reply.status, reply.json()["state"].as_str()), (200, Some("applied")), "{}", reply.text());
+}
