@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
+  libzstd-dev                 # the headless specbridge links the system's libzstd on Linux (crates/cli/Cargo.toml)
   curl                        # demo.sh talks to the hub with curl
   systemd                     # systemd-analyze verifies the headless service unit
   chromium                    # the dashboard's browser end-to-end tests (playwright-core drives it)
