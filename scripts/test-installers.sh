@@ -32,6 +32,8 @@ installers/headless/install.sh --binary "$bin/specbridge" --prefix "$prefix" >"$
 [ -x "$prefix/bin/specbridge" ] || fail "binary not installed"
 grep -q "^ExecStart=$prefix/bin/specbridge run$" "$unit" || fail "unit ExecStart does not point at the installed binary"
 grep -q "specbridge login --hub" "$work/install.log" || fail "install did not say how to log in"
+# The idle-RSS figure in docs/benchmarks.md is measured with the unit's allocator settings.
+grep -q "^Environment=GLIBC_TUNABLES=glibc.malloc.arena_max=2:" "$unit" || fail "unit lost its allocator settings"
 ok "install into a temp prefix"
 
 # 2. The unit is valid systemd syntax (systemd-analyze where the machine has it).
