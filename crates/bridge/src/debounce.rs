@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Paths sent ahead of the batch while the folder is busy. Past this many, a
+/// Paths sent ahead of the batch per quiet period (40 ms). Past this many, a
 /// burst (`git checkout`, a formatter over the tree) is coalesced again.
 pub(crate) const BURST: usize = 8;
 
@@ -44,7 +44,10 @@ pub(crate) struct Debouncer {
     writing_first: Option<Instant>,
     /// The last event of any kind (the folder's quiet is measured from it).
     last_event: Option<Instant>,
-    /// Paths sent ahead since the folder was last quiet for `quiet`.
+    /// Paths sent ahead in the window that began at `window`, `quiet` long:
+    /// at most [`BURST`] per window, so steady saves (an agent writing a file
+    /// every 20 ms) all go at once and only a flood is coalesced.
+    window: Option<Instant>,
     sent_ahead: usize,
 }
 
@@ -62,15 +65,22 @@ impl Debouncer {
             writing: Paths::new(),
             writing_first: None,
             last_event: None,
+            window: None,
             sent_ahead: 0,
         }
     }
 
     fn event_at(&mut self, now: Instant) {
-        if self.last_event.is_none_or(|last| now.saturating_duration_since(last) >= self.quiet) {
+        self.last_event = Some(now);
+    }
+
+    /// Whether one more path may go ahead of the batch now.
+    fn may_send_ahead(&mut self, now: Instant) -> bool {
+        if self.window.is_none_or(|start| now.saturating_duration_since(start) >= self.quiet) {
+            self.window = Some(now);
             self.sent_ahead = 0;
         }
-        self.last_event = Some(now);
+        self.sent_ahead < BURST
     }
 
     fn add_changed(&mut self, project: &str, rel: String, now: Instant) {
@@ -112,7 +122,7 @@ impl Debouncer {
         if contains(&self.ready, project, &rel) {
             return;
         }
-        if self.sent_ahead < BURST {
+        if self.may_send_ahead(now) {
             remove(&mut self.changed, project, &rel);
             self.sent_ahead += 1;
             self.ready.entry(project.to_owned()).or_default().insert(rel);
@@ -265,5 +275,19 @@ mod tests {
         // After a quiet period, the next save goes at once again.
         d.completed("p", "again".into(), t0 + ms(100));
         assert_eq!(names(&d.take_ready()), ["again"]);
+    }
+
+    #[test]
+    fn steady_saves_all_go_at_once() {
+        let t0 = Instant::now();
+        let mut d = Debouncer::new(Q, MAX);
+        // One save every 20 ms, never a quiet period: not a burst.
+        for i in 0..50 {
+            let at = t0 + ms(20 * i);
+            d.writing("p", "a".into(), at);
+            d.completed("p", "a".into(), at);
+            assert_eq!(names(&d.take_ready()), ["a"], "save {i}");
+        }
+        assert_eq!(d.deadline(), None);
     }
 }
