@@ -35,7 +35,9 @@ fn new_content() -> Vec<u8> {
     NEW.concat()
 }
 
-/// Writes the new version in several calls, pausing between them.
+/// Writes the new version in several calls, pausing between them. Runs on a
+/// blocking thread (`spawn_blocking`), as a real editor's process would.
+#[allow(clippy::disallowed_methods)]
 fn write_slowly(file: &mut std::fs::File) {
     for (i, part) in NEW.iter().enumerate() {
         if i > 0 {
