@@ -142,9 +142,6 @@ def copy_corpus(to):
     shutil.copytree(CORPUS / "specs", Path(to) / "specs")
 
 
-SAVE_REL = None  # a spec README every tool shows
-
-
 def pick_save_rel(root):
     readmes = sorted((Path(root) / "specs").glob("*/README.md")) or sorted((Path(root) / "specs").glob("*/*.md"))
     return str(readmes[0].relative_to(root))
@@ -219,6 +216,9 @@ class Specbridge:
 
     def pids(self):
         return {"bridge": self.proc.pid, "hub": self.hub.pid}
+
+    def count(self):
+        return self.proxy.count()
 
     def stop(self):
         stop([self.proc, self.hub])
@@ -375,6 +375,9 @@ class LeanSpec:
     def pids(self):
         return {"server": self.proc.pid}
 
+    def count(self):
+        return self.proxy.count()
+
     def stop(self):
         stop([self.proc])
 
@@ -403,14 +406,13 @@ def main():
     results = {t.name: {"lat": []} for t in tools}
     # Initial sync, one tool at a time (each on a quiet machine).
     for t in tools:
-        before = t.count() if hasattr(t, "count") else t.proxy.count() if hasattr(t, "proxy") else 0
+        # Every proxy exists once `start` returns, and counts from zero.
         took = t.start()
-        after = t.count() if hasattr(t, "count") else t.proxy.count()
+        sent = t.count()
         results[t.name]["initial"] = took
-        results[t.name]["initial_bytes"] = after - before if took is not None else None
-        print(f"# {t.name}: started" + (f", initial sync {took * 1000:.0f} ms, {after - before} B" if took else ""),
-              flush=True)
-    counters = {t.name: (t.count if hasattr(t, "count") else t.proxy.count) for t in tools}
+        results[t.name]["initial_bytes"] = sent if took is not None else None
+        print(f"# {t.name}: started" + (f", initial sync {took * 1000:.0f} ms, {sent} B" if took else ""), flush=True)
+    counters = {t.name: t.count for t in tools}
     time.sleep(2)
     wire0 = {n: c() for n, c in counters.items()}
     for i in range(ROUNDS):
