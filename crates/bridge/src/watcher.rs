@@ -214,7 +214,12 @@ impl Watching {
         }
         let now = Instant::now();
         let signal = signal(event.kind);
-        for path in &event.paths {
+        for (i, path) in event.paths.iter().enumerate() {
+            // A rename's old name (the first of two paths) is gone, not complete: it
+            // waits out the quiet period, in case an editor writes it anew
+            // (rename to a backup, write the file) and the hub never sees it deleted.
+            let signal =
+                if i == 0 && event.paths.len() == 2 && signal == Signal::Completed { Signal::Changed } else { signal };
             for project in self.projects.values() {
                 let Some(rel) = relative(project, path) else { continue };
                 match signal {
@@ -378,6 +383,34 @@ mod tests {
         drop(file);
         let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("reported at its close");
         assert_eq!(paths, ["specs/slow.md"]);
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// An editor that renames the file to a backup, then writes it anew: the
+    /// file's path is reported once, after the new file is closed, so the hub
+    /// never sees it deleted in between.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_rename_to_a_backup_then_a_new_write_is_not_reported_as_a_delete_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        std::fs::write(dir.path().join("specs/a.md"), "old").unwrap();
+        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
+        let (tx, mut rx) = mpsc::channel(16);
+        let watching =
+            start(projects, CoreHandle::new(tx), Duration::from_millis(250), Duration::from_secs(2)).unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(watching.run(cancel.clone()));
+        std::fs::rename(dir.path().join("specs/a.md"), dir.path().join("specs/a.md~")).unwrap();
+        // The backup goes at once (it is at rest); a.md, gone for now, is not reported.
+        let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("the backup reported");
+        assert_eq!(paths, ["specs/a.md~"]);
+        // Written anew within the quiet period: reported once, after its close.
+        std::fs::write(dir.path().join("specs/a.md"), "new").unwrap();
+        let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("a.md reported");
+        assert_eq!(paths, ["specs/a.md"]);
+        assert!(next_changed(&mut rx, Duration::from_millis(400)).await.is_none(), "nothing more");
         cancel.cancel();
         task.await.unwrap();
     }
