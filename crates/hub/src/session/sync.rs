@@ -6,6 +6,7 @@
 //! acked once, cumulatively: an ack always means "stored", and a batch of 100
 //! small files costs one commit and one ack, not 100.
 
+use crate::metrics::StoreOp;
 use super::{Fatal, Session};
 use crate::events::HubEvent;
 use crate::store::{FileChange, FileRow};
@@ -280,7 +281,8 @@ impl Session {
         let changes = std::mem::take(&mut self.sync.pending);
         let seq = self.sync.pending_seq.max(self.sync.stored_seq);
         let touched = changed_paths(&changes);
-        self.hub.store.apply_changes(&self.machine, changes, seq).await?;
+        let applied = self.hub.store.apply_changes(&self.machine, changes, seq);
+        self.hub.metrics.time(StoreOp::apply_changes, applied).await?;
         self.stored(touched);
         self.sync.stored_seq = seq;
         Ok(())

@@ -12,7 +12,7 @@ mod sqlite_tokens;
 mod tokens;
 
 pub(crate) use commands::expired_in_queue;
-pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand};
+pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand, QueueDepth};
 pub use sqlite::SqliteStore;
 pub use tokens::{RevokedToken, TokenStore};
 

@@ -8,6 +8,7 @@ mod commands;
 mod dashboard;
 mod hostile;
 mod lifecycle;
+mod ops;
 mod routing;
 mod support;
 mod sync;
