@@ -199,13 +199,14 @@ PY
 ok "hub from the env file: /healthz and /readyz 200, /metrics has # TYPE lines, JSON logs"
 
 # 13. The same hub behind installers/hub/haproxy.cfg (ports moved, hub1 pointed
-#     at it): TLS, the redirect, X-Forwarded-Proto in the links it hands out,
-#     /metrics kept inside, and a WebSocket upgrade through the tunnel.
+#     at it, no chroot or user switch, 500 connections, logs on stderr): TLS,
+#     the redirect, X-Forwarded-Proto in the links it hands out, /metrics kept
+#     inside, and a WebSocket upgrade through the tunnel.
 if [ -n "$have_haproxy" ]; then
   p80=$((hub_port + 1)); p443=$((hub_port + 2))
   sed -e "s|^\( *bind \):80$|\1127.0.0.1:$p80|" -e "s|^\( *bind \):443 |\1127.0.0.1:$p443 |" \
-    -e "s|^\( *server hub1 \)[0-9.]*:7700|\1127.0.0.1:$hub_port|" -e '/^ *chroot /d' \
-    -e '/^ *log \/dev\/log/d' "$work/haproxy.cfg" >"$work/haproxy-live.cfg"
+    -e "s|^\( *server hub1 \)[0-9.]*:7700|\1127.0.0.1:$hub_port|" -e "s|^\( *maxconn \).*|\1500|" \
+    -e '/^ *\(chroot\|user\|group\) /d' -e 's|^\( *log \)/dev/log |\1stderr |' "$work/haproxy.cfg" >"$work/haproxy-live.cfg"
   grep -q "bind 127.0.0.1:$p443 ssl" "$work/haproxy-live.cfg" && grep -q "server hub1 127.0.0.1:$hub_port" "$work/haproxy-live.cfg" \
     || fail "haproxy.cfg: the :443 bind or the hub1 server line moved"
   haproxy -db -f "$work/haproxy-live.cfg" >"$work/haproxy.log" 2>&1 &
