@@ -31,9 +31,9 @@ pub use error::{status_for, ApiError, HubError};
 pub use limits::AbuseLimits;
 pub use router::{CommandRouter, RouteError};
 pub use store::{
-    CommandRecord, CommandState, CommandStore, Connected, FileChange, FileRow, Finish, Inserted, MachineRow,
-    NewCommand, Principal, ProjectRow, QueueDepth, RevokedToken, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
-    TokenStore,
+    AccountInfo, AccountStore, CommandRecord, CommandState, CommandStore, Connected, FileChange, FileRow, Finish,
+    Inserted, MachineRow, NewCommand, Principal, ProjectRow, QueueDepth, RevokedToken, SqliteStore, Store, StoreResult,
+    StoredFile, TokenInfo, TokenStore, UserInfo, DEFAULT_ACCOUNT,
 };
 
 pub(crate) use state::HubState;
@@ -206,9 +206,9 @@ impl HubHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Creates a token in the hub's store.
+    /// Creates a token in the default account (the zero-config hub's).
     pub async fn issue_token(&self, kind: TokenKind, name: &str) -> Result<IssuedToken, HubError> {
-        self.state.store.create_token(kind, name).await
+        self.state.store.create_token(DEFAULT_ACCOUNT, kind, name).await
     }
 
     /// The store, for embedding callers (the tray app, tests).

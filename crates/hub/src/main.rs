@@ -2,10 +2,12 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use specbridge_hub::{HubConfig, TokenKind, TokenStore as _};
+use specbridge_hub::HubConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod admin;
 
 #[derive(Parser)]
 #[command(
@@ -51,31 +53,17 @@ enum Command {
     /// Create, list and revoke tokens.
     Token {
         #[command(subcommand)]
-        action: TokenAction,
+        action: admin::TokenAction,
     },
-}
-
-#[derive(Subcommand)]
-enum TokenAction {
-    /// Create a token and print it once.
-    Create {
-        /// `machine` for a bridge, `user` for the API.
-        #[arg(long, value_enum)]
-        kind: KindArg,
-        /// A name to recognise it by.
-        #[arg(long)]
-        name: String,
-        /// Re-pair this machine (by id): the new machine token speaks for it,
-        /// and every older token of the machine is revoked.
-        #[arg(long)]
-        machine: Option<String>,
+    /// Create and list accounts (a person or a team owns machines).
+    Account {
+        #[command(subcommand)]
+        action: admin::AccountAction,
     },
-    /// List tokens (never their secrets).
-    List,
-    /// Revoke a token by id; bridges using it are refused at their next connect.
-    Revoke {
-        /// Token id from `token list`.
-        id: String,
+    /// Create, list and remove the users of an account.
+    User {
+        #[command(subcommand)]
+        action: admin::UserAction,
     },
 }
 
@@ -83,12 +71,6 @@ enum TokenAction {
 enum LogFormat {
     Text,
     Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum KindArg {
-    Machine,
-    User,
 }
 
 fn main() -> Result<()> {
@@ -105,10 +87,13 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Serve { listen, updates_dir, behind_proxy, drain_ms } => {
                 init_logs(cli.log_format);
-                let options = ServeOptions { listen, updates_dir, behind_proxy, drain: Duration::from_millis(drain_ms) };
+                let options =
+                    ServeOptions { listen, updates_dir, behind_proxy, drain: Duration::from_millis(drain_ms) };
                 serve(data_dir, options).await
             }
-            Command::Token { action } => token(data_dir, action).await,
+            Command::Token { action } => admin::token(&data_dir, action).await,
+            Command::Account { action } => admin::account(&data_dir, action).await,
+            Command::User { action } => admin::user(&data_dir, action).await,
         }
     })
 }
@@ -177,42 +162,4 @@ async fn shutdown_signal() -> Signal {
     }
     let _ = tokio::signal::ctrl_c().await;
     Signal::Interrupt
-}
-
-async fn token(data_dir: PathBuf, action: TokenAction) -> Result<()> {
-    let store = specbridge_hub::open_store(&data_dir).await?;
-    match action {
-        TokenAction::Create { kind, name, machine } => {
-            let kind = match kind {
-                KindArg::Machine => TokenKind::Machine,
-                KindArg::User => TokenKind::User,
-            };
-            let token = match (kind, machine) {
-                (TokenKind::Machine, Some(machine)) => store.create_machine_token(&name, &machine).await?,
-                (TokenKind::User, Some(_)) => anyhow::bail!("--machine goes with --kind machine"),
-                (kind, None) => store.create_token(kind, &name).await?,
-            };
-            println!("{}", token.secret.expose());
-            eprintln!("Created {kind} token {} ({name}). It is shown only once: keep it somewhere safe.", token.id);
-            if kind == TokenKind::Machine {
-                eprintln!("On the bridge machine: specbridge login --hub <this hub's URL>   (paste the token)");
-            }
-        }
-        TokenAction::List => {
-            for t in store.list_tokens().await? {
-                let state = if t.revoked { "revoked" } else { "active" };
-                let machine = t.machine_id.as_deref().unwrap_or("-");
-                println!("{:<18} {:<8} {:<8} {:<24} machine={machine}", t.id, t.kind, state, t.name);
-            }
-        }
-        TokenAction::Revoke { id } => {
-            if store.revoke_token(&id).await? {
-                println!("Revoked {id}.");
-            } else {
-                anyhow::bail!("no active token with id {id:?}; see `specbridge-hub token list`");
-            }
-        }
-    }
-    store.close().await;
-    Ok(())
 }

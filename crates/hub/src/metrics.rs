@@ -144,7 +144,12 @@ mod tests {
         let stats = Stats::default();
         stats.bridges_connected.store(3, Relaxed);
         let text = metrics
-            .render(Snapshot { stats: &stats, queue: Some(QueueDepth { queued: 4, sent: 1 }), ready: true, draining: false })
+            .render(Snapshot {
+                stats: &stats,
+                queue: Some(QueueDepth { queued: 4, sent: 1 }),
+                ready: true,
+                draining: false,
+            })
             .unwrap();
         for line in [
             "specbridge_hub_commands_total{outcome=\"applied\"} 2",
@@ -166,8 +171,7 @@ mod tests {
         let value = metrics.time(StoreOp::insert_command, async { 7 }).await;
         assert_eq!(value, 7);
         let stats = Stats::default();
-        let text =
-            metrics.render(Snapshot { stats: &stats, queue: None, ready: false, draining: true }).unwrap();
+        let text = metrics.render(Snapshot { stats: &stats, queue: None, ready: false, draining: true }).unwrap();
         assert!(text.contains("specbridge_hub_store_call_seconds_count{op=\"insert_command\"} 1"), "{text}");
         assert!(!text.contains("commands_queued"), "an unknown queue depth is left out: {text}");
         assert!(text.contains("specbridge_hub_draining 1"), "{text}");

@@ -24,8 +24,8 @@
 pub(crate) mod routes;
 pub(crate) mod table;
 
-use crate::metrics::StoreOp;
 use crate::events::HubEvent;
+use crate::metrics::StoreOp;
 use crate::router::RouteError;
 use crate::store::{expired_in_queue, CommandRecord, CommandState, Finish, Inserted, NewCommand};
 use crate::{now_ms, HubState};

@@ -8,10 +8,10 @@
 
 mod sync;
 
-use crate::metrics::StoreOp;
 use crate::auth::{self, TokenKind};
 use crate::error::ApiError;
 use crate::events::HubEvent;
+use crate::metrics::StoreOp;
 use crate::router::{Outgoing, MAILBOX};
 use crate::store::Principal;
 use crate::{now_ms, HubState};

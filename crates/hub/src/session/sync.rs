@@ -6,9 +6,9 @@
 //! acked once, cumulatively: an ack always means "stored", and a batch of 100
 //! small files costs one commit and one ack, not 100.
 
-use crate::metrics::StoreOp;
 use super::{Fatal, Session};
 use crate::events::HubEvent;
+use crate::metrics::StoreOp;
 use crate::store::{FileChange, FileRow};
 use specbridge_protocol::{
     content_hash, project_digest, Ack, Digest, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
