@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The one account a single-user hub has; multi-account comes with the dashboard login.
-pub(crate) const DEFAULT_ACCOUNT: &str = "default";
+pub(crate) use super::accounts::DEFAULT_ACCOUNT;
 
 /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at
 /// once, waiting up to the busy timeout. A deferred `BEGIN` that reads first
@@ -456,6 +456,27 @@ mod tests {
     use crate::auth::TokenKind;
     use crate::store::TokenStore as _;
 
+    /// Regression: a hub starting and `token create` beside it on a new data
+    /// folder both ran migration 0003 ("duplicate column name: token_id").
+    #[tokio::test]
+    async fn two_stores_opening_a_new_data_folder_at_once_migrate_it_once() {
+        for _ in 0..5 {
+            let dir = tempfile::TempDir::new().unwrap();
+            let (a, b, c) = tokio::join!(
+                SqliteStore::open(dir.path()),
+                SqliteStore::open(dir.path()),
+                SqliteStore::open(dir.path())
+            );
+            let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+            let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&a.pool).await.unwrap();
+            assert_eq!(version, 4);
+            a.create_token(DEFAULT_ACCOUNT, TokenKind::User, "works").await.unwrap();
+            for store in [a, b, c] {
+                store.close().await;
+            }
+        }
+    }
+
     fn machine(id: &str) -> MachineInfo {
         MachineInfo {
             id: id.into(),
@@ -472,7 +493,7 @@ mod tests {
 
     /// A machine token, bound to `machine` at its first use.
     async fn principal(store: &SqliteStore, machine: &str) -> Principal {
-        let token = store.create_token(TokenKind::Machine, machine).await.unwrap();
+        let token = store.create_token(DEFAULT_ACCOUNT, TokenKind::Machine, machine).await.unwrap();
         assert!(store.bind_token(&token.id, machine).await.unwrap());
         store.authenticate(token.secret.expose(), TokenKind::Machine).await.unwrap().unwrap()
     }
@@ -486,14 +507,14 @@ mod tests {
         let owner = principal(&store, "m1").await;
         assert_eq!(owner.machine_id.as_deref(), Some("m1"));
         store.machine_connected(&owner, &machine("m1"), &[], 1).await.unwrap();
-        let thief = store.create_token(TokenKind::Machine, "ci").await.unwrap();
+        let thief = store.create_token(DEFAULT_ACCOUNT, TokenKind::Machine, "ci").await.unwrap();
         assert!(!store.bind_token(&thief.id, "m1").await.unwrap(), "a known machine id is not for the taking");
         let thief = store.authenticate(thief.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
         let taken = store.machine_connected(&thief, &machine("m1"), &[], 2).await;
         assert!(matches!(taken, Err(crate::HubError::MachineTaken(_))), "{taken:?}");
         assert!(!store.bind_token("tok_missing", "m9").await.unwrap());
         // Re-pairing is explicit: a new token for the machine, the old one revoked.
-        let repaired = store.create_machine_token("m1 again", "m1").await.unwrap();
+        let repaired = store.create_machine_token(DEFAULT_ACCOUNT, "m1 again", "m1").await.unwrap();
         assert!(!store.token_live(&owner.token_id).await.unwrap());
         let new = store.authenticate(repaired.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
         assert_eq!(new.machine_id.as_deref(), Some("m1"));
