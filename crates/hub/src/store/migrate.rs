@@ -5,6 +5,7 @@
 
 use super::StoreResult;
 use crate::HubError;
+use futures_util::future::BoxFuture;
 use sqlx::SqlitePool;
 
 /// The SQLite migrations, in order.
@@ -23,27 +24,32 @@ const SQLITE: &[(&str, &str)] = &[
 /// version 0 and run the same migration twice ("duplicate column name").
 /// Now the second waits for the first (the busy timeout) and finds the step
 /// done.
-pub(super) async fn sqlite(pool: &SqlitePool) -> StoreResult<()> {
-    let known = i64::try_from(SQLITE.len()).unwrap_or(i64::MAX);
-    let mut conn = pool.acquire().await?;
-    loop {
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
-        if applied >= known {
-            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+///
+/// Boxed: the future holds a connection used as an executor across awaits,
+/// and as a plain `async fn` it made every caller's future fail the `Send`
+/// check of a spawn ("implementation of `Executor` is not general enough").
+pub(super) fn sqlite(pool: &SqlitePool) -> BoxFuture<'_, StoreResult<()>> {
+    Box::pin(async move {
+        let known = i64::try_from(SQLITE.len()).unwrap_or(i64::MAX);
+        loop {
+            let mut tx = super::sqlite::begin_write(pool).await?;
+            let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
             if applied > known {
                 return Err(HubError::SchemaTooNew { found: applied, known });
             }
-            return Ok(());
+            let step = usize::try_from(applied).unwrap_or(0);
+            let Some((name, sql)) = SQLITE.get(step) else {
+                tx.commit().await?;
+                return Ok(());
+            };
+            // The migration and its number commit together or not at all
+            // (PRAGMA takes no bound parameters; the value is our own counter).
+            // A failed step rolls back when `tx` is dropped.
+            let script = format!("{sql}\nPRAGMA user_version = {};", step + 1);
+            // SQLite runs every statement of a query string in turn.
+            sqlx::Executor::execute(&mut *tx, script.as_str()).await?;
+            tx.commit().await?;
+            tracing::info!(migration = name, "database migrated");
         }
-        let step = usize::try_from(applied).unwrap_or(0);
-        let Some((name, sql)) = SQLITE.get(step) else { return Err(HubError::SchemaTooNew { found: applied, known }) };
-        // The migration and its number commit together or not at all (PRAGMA
-        // takes no bound parameters; the value is our own counter). On an
-        // error the open fails and the pool is dropped with this connection,
-        // which rolls the transaction back.
-        let script = format!("{sql}\nPRAGMA user_version = {};\nCOMMIT;", step + 1);
-        sqlx::raw_sql(&script).execute(&mut *conn).await?;
-        tracing::info!(migration = name, "database migrated");
-    }
+    })
 }

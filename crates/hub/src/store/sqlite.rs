@@ -3,7 +3,7 @@
 
 use super::{Connected, FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult};
 use crate::health::StoreHealth;
-use crate::now_ms;
+use crate::{now_ms, HubError};
 use futures_util::future::BoxFuture;
 use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -44,33 +44,55 @@ impl SqliteStore {
             // loss can drop the last commits, which the bridge's outbox resends.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            // A commit that fails for want of space is rolled back by SQLite
-            // itself; sqlx's own rollback then fails, and it goes on counting a
-            // transaction that is gone. Its next "transaction" on that
-            // connection is a SAVEPOINT that never ends and holds the write
-            // lock, so every other writer waited 5 s and failed, even after
-            // space came back. Such a connection is closed when it is released.
-            .after_release(|conn, _meta| {
-                Box::pin(async move {
-                    if conn.is_in_transaction() {
-                        // A rollback queued by a dropped transaction runs first.
-                        conn.ping().await?;
-                    }
-                    Ok(!conn.is_in_transaction())
+        // Two processes creating the same new database at once (a hub
+        // starting and `token create` beside it) can meet SQLITE_BUSY where
+        // no busy handler runs (switching a new file to WAL): try again for a
+        // while, since the other open will be done in a moment.
+        let mut attempts = 0;
+        loop {
+            match Self::connect(options.clone()).await {
+                Err(HubError::Database(sqlx::Error::Database(e)))
+                    if e.code().as_deref() == Some("5") && attempts < 50 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Connects, migrates and makes sure the default account exists.
+    fn connect(options: SqliteConnectOptions) -> BoxFuture<'static, StoreResult<Self>> {
+        Box::pin(async move {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                // A commit that fails for want of space is rolled back by SQLite
+                // itself; sqlx's own rollback then fails, and it goes on counting a
+                // transaction that is gone. Its next "transaction" on that
+                // connection is a SAVEPOINT that never ends and holds the write
+                // lock, so every other writer waited 5 s and failed, even after
+                // space came back. Such a connection is closed when it is released.
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        if conn.is_in_transaction() {
+                            // A rollback queued by a dropped transaction runs first.
+                            conn.ping().await?;
+                        }
+                        Ok(!conn.is_in_transaction())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await?;
-        super::migrate::sqlite(&pool).await?;
-        sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
-            .bind(DEFAULT_ACCOUNT)
-            .bind("Default")
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-        Ok(Self { pool, health: Arc::default() })
+                .connect_with(options)
+                .await?;
+            super::migrate::sqlite(&pool).await?;
+            sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
+                .bind(DEFAULT_ACCOUNT)
+                .bind("Default")
+                .bind(now_ms())
+                .execute(&pool)
+                .await?;
+            Ok(Self { pool, health: Arc::default() })
+        })
     }
 
     /// The health record `/healthz` reads (shared with the hub).

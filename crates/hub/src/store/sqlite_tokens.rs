@@ -14,9 +14,9 @@ fn new_token_id() -> String {
 }
 
 /// `Err(NoSuchAccount)` unless the account exists (inside the write).
-async fn known_account(tx: &mut sqlx::SqliteConnection, account_id: &str) -> StoreResult<()> {
+async fn known_account(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, account_id: &str) -> StoreResult<()> {
     let known: Option<String> =
-        sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?").bind(account_id).fetch_optional(tx).await?;
+        sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?").bind(account_id).fetch_optional(&mut **tx).await?;
     match known {
         Some(_) => Ok(()),
         None => Err(HubError::NoSuchAccount(account_id.to_owned())),
