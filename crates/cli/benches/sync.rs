@@ -294,7 +294,12 @@ async fn hub_per_connection(hub_bin: &Path) {
     let store = specbridge_hub::open_store(&hub_data).await.unwrap();
     let mut tokens = Vec::with_capacity(N);
     for i in 0..N {
-        tokens.push(store.create_token(specbridge_hub::TokenKind::Machine, &format!("m{i}")).await.unwrap());
+        tokens.push(
+            store
+                .create_token(specbridge_hub::DEFAULT_ACCOUNT, specbridge_hub::TokenKind::Machine, &format!("m{i}"))
+                .await
+                .unwrap(),
+        );
     }
     drop(store);
     let url = format!("{}/v1/bridge", hub.1.replace("http://", "ws://"));
@@ -370,5 +375,5 @@ async fn spawn_hub(hub_bin: &Path, data: &Path) -> (std::process::Child, String)
 
 async fn create_token(data: &Path, kind: specbridge_hub::TokenKind) -> String {
     let store = specbridge_hub::open_store(data).await.unwrap();
-    store.create_token(kind, "bench").await.unwrap().secret.expose().to_owned()
+    store.create_token(specbridge_hub::DEFAULT_ACCOUNT, kind, "bench").await.unwrap().secret.expose().to_owned()
 }
