@@ -308,6 +308,22 @@ mod tests {
         }
     }
 
+    /// Watches `roots` of a project at `root` with these debounce timers:
+    /// the watcher's messages, and what stops it.
+    fn watch(
+        root: &Path,
+        roots: &[&str],
+        quiet: Duration,
+        max: Duration,
+    ) -> (mpsc::Receiver<CoreMsg>, CancellationToken, tokio::task::JoinHandle<()>) {
+        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(root, roots))]));
+        let (tx, rx) = mpsc::channel(64);
+        let watching = start(projects, CoreHandle::new(tx), quiet, max).unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(watching.run(cancel.clone()));
+        (rx, cancel, task)
+    }
+
     async fn next_changed(rx: &mut mpsc::Receiver<CoreMsg>, within: Duration) -> Option<(String, Vec<String>)> {
         match tokio::time::timeout(within, rx.recv()).await {
             Ok(Some(CoreMsg::Changed { project, paths })) => Some((project, paths)),
@@ -320,12 +336,7 @@ mod tests {
     async fn a_burst_of_writes_is_coalesced_after_the_first_few() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
-        let (tx, mut rx) = mpsc::channel(64);
-        let watching =
-            start(projects, CoreHandle::new(tx), Duration::from_millis(250), Duration::from_secs(2)).unwrap();
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(watching.run(cancel.clone()));
+        let (mut rx, cancel, task) = watch(dir.path(), &["specs"], Duration::from_millis(250), Duration::from_secs(2));
 
         // The debounce is long here so that a loaded CI machine still writes the
         // whole burst inside one window (with 40 ms it flaked at 39.6 ms); the
@@ -368,12 +379,8 @@ mod tests {
         use std::io::Write as _;
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
-        let (tx, mut rx) = mpsc::channel(16);
-        let watching =
-            start(projects, CoreHandle::new(tx), Duration::from_millis(20), Duration::from_millis(100)).unwrap();
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(watching.run(cancel.clone()));
+        let (mut rx, cancel, task) =
+            watch(dir.path(), &["specs"], Duration::from_millis(20), Duration::from_millis(100));
 
         let mut file = std::fs::File::create(dir.path().join("specs/slow.md")).unwrap();
         for part in ["# Slow\n", "first half\n", "second half\n"] {
@@ -396,12 +403,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
         std::fs::write(dir.path().join("specs/a.md"), "old").unwrap();
-        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
-        let (tx, mut rx) = mpsc::channel(16);
-        let watching =
-            start(projects, CoreHandle::new(tx), Duration::from_millis(250), Duration::from_secs(2)).unwrap();
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(watching.run(cancel.clone()));
+        let (mut rx, cancel, task) = watch(dir.path(), &["specs"], Duration::from_millis(250), Duration::from_secs(2));
         std::fs::rename(dir.path().join("specs/a.md"), dir.path().join("specs/a.md~")).unwrap();
         // The backup goes at once (it is at rest); a.md, gone for now, is not reported.
         let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("the backup reported");
@@ -419,12 +421,8 @@ mod tests {
     async fn a_root_removed_and_recreated_is_watched_again() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
-        let (tx, mut rx) = mpsc::channel(16);
-        let watching =
-            start(projects, CoreHandle::new(tx), Duration::from_millis(20), Duration::from_millis(100)).unwrap();
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(watching.run(cancel.clone()));
+        let (mut rx, cancel, task) =
+            watch(dir.path(), &["specs"], Duration::from_millis(20), Duration::from_millis(100));
         std::fs::remove_dir_all(dir.path().join("specs")).unwrap();
         let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("removal reported");
         assert!(paths.contains(&"specs".to_owned()), "{paths:?}");
@@ -450,12 +448,8 @@ mod tests {
     #[tokio::test]
     async fn a_root_created_later_is_picked_up() {
         let dir = tempfile::tempdir().unwrap();
-        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["docs/specs"]))]));
-        let (tx, mut rx) = mpsc::channel(16);
-        let watching =
-            start(projects, CoreHandle::new(tx), Duration::from_millis(20), Duration::from_millis(100)).unwrap();
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(watching.run(cancel.clone()));
+        let (mut rx, cancel, task) =
+            watch(dir.path(), &["docs/specs"], Duration::from_millis(20), Duration::from_millis(100));
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         std::fs::create_dir_all(dir.path().join("docs/specs")).unwrap();

@@ -90,6 +90,14 @@ async fn account_of(store: &SqliteStore, key: &str) -> Result<AccountInfo> {
     store.find_account(key).await?.with_context(|| format!("no account {key:?}; see `specbridge-hub account list`"))
 }
 
+/// The account id a `--account` filter names, if one was given.
+async fn account_filter(store: &SqliteStore, key: Option<&str>) -> Result<Option<String>> {
+    match key {
+        Some(key) => Ok(Some(account_of(store, key).await?.id)),
+        None => Ok(None),
+    }
+}
+
 fn print_secret(token: &IssuedToken, what: &str) {
     println!("{}", token.secret.expose());
     eprintln!("Created {what} token {}. It is shown only once: keep it somewhere safe.", token.id);
@@ -116,10 +124,7 @@ pub(crate) async fn token(data_dir: &Path, action: TokenAction) -> Result<()> {
             }
         }
         TokenAction::List { account } => {
-            let only = match account {
-                Some(key) => Some(account_of(&store, &key).await?.id),
-                None => None,
-            };
+            let only = account_filter(&store, account.as_deref()).await?;
             for t in store.list_tokens().await? {
                 if only.as_ref().is_some_and(|id| *id != t.account_id) {
                     continue;
@@ -177,10 +182,7 @@ pub(crate) async fn user(data_dir: &Path, action: UserAction) -> Result<()> {
             eprintln!("They sign in to the dashboard with it, or send it as `Authorization: Bearer …`.");
         }
         UserAction::List { account } => {
-            let only = match account {
-                Some(key) => Some(account_of(&store, &key).await?.id),
-                None => None,
-            };
+            let only = account_filter(&store, account.as_deref()).await?;
             for u in store.list_users(only.as_deref()).await? {
                 println!("{:<18} {:<18} {}", u.id, u.account_id, u.name);
             }
