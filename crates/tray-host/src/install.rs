@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// The freedesktop autostart entry, with `@EXEC@` for the command line and
 /// `@TRYEXEC@` for the plain path.
 /// Kept in installers/linux/ so packagers see every file the app writes.
-const AUTOSTART_TEMPLATE: &str = include_str!("../../installers/linux/autostart.desktop");
+const AUTOSTART_TEMPLATE: &str = include_str!("../../../installers/linux/autostart.desktop");
 
 /// The autostart file's name. tauri-plugin-autostart (used before, and still
 /// used on macOS and Windows) wrote `<product name>.desktop`, so an upgrade
