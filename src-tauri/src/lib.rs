@@ -114,8 +114,9 @@ pub fn run_window(kind: WindowKind) -> anyhow::Result<()> {
     specbridge_tray_host::init_tracing();
     let endpoint = specbridge_tray_host::endpoint()?;
     let (client, pushes) = tauri::async_runtime::block_on(Client::connect(&endpoint, true))?;
-    let builder =
-        tauri::Builder::default().plugin(tauri_plugin_dialog::init()).plugin(tauri_plugin_updater::Builder::new().build());
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_updater::Builder::new().build());
     let app = with_commands(builder, client)
         .setup(move |app| {
             let handle = app.handle().clone();

@@ -7,13 +7,12 @@ use specbridge_tray_host::actor::WindowKind;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let window = args.iter().position(|a| a == "--window").map(|i| {
-        args.get(i + 1).and_then(|k| WindowKind::from_arg(k)).unwrap_or(WindowKind::Main)
-    });
+    let window = args
+        .iter()
+        .position(|a| a == "--window")
+        .map(|i| args.get(i + 1).and_then(|k| WindowKind::from_arg(k)).unwrap_or(WindowKind::Main));
     let result = if args.iter().any(|a| a == "--forget-everything") {
-        specbridge_tray_host::forget_everything()
-            .map(|forgotten| print!("{forgotten}"))
-            .map_err(anyhow::Error::from)
+        specbridge_tray_host::forget_everything().map(|forgotten| print!("{forgotten}")).map_err(anyhow::Error::from)
     } else if let Some(kind) = window {
         specbridge_tray::run_window(kind)
     } else {

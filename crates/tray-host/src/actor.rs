@@ -18,7 +18,9 @@ use crate::remote::{HubClient, PollAnswer};
 use crate::view::Snapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use specbridge_bridge::{ConsentAnswer, ConsentPrompter, ConsentRequest, EngineEvent, EngineHandle, Token, VaultChoice};
+use specbridge_bridge::{
+    ConsentAnswer, ConsentPrompter, ConsentRequest, EngineEvent, EngineHandle, Token, VaultChoice,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;

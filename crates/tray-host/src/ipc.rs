@@ -226,7 +226,8 @@ impl Listener {
             };
             match accepted {
                 Ok(conn) => {
-                    let (host, key, cancel, t) = (host.clone(), self.key.clone(), cancel.child_token(), tracker.clone());
+                    let (host, key, cancel, t) =
+                        (host.clone(), self.key.clone(), cancel.child_token(), tracker.clone());
                     tracker.spawn(serve_conn(conn, host, key, t, cancel));
                 }
                 Err(e) => {
@@ -318,7 +319,8 @@ async fn forward_pushes(host: Host, out: mpsc::Sender<Frame>, cancel: Cancellati
     let mut snapshots = host.snapshot();
     let first = serde_json::to_value(&*snapshots.borrow_and_update()).unwrap_or(Value::Null);
     let pending = host.call(Request::ConsentPending).await.unwrap_or(Value::Array(vec![]));
-    if out.send(push_frame("snapshot", first)).await.is_err() || out.send(push_frame("consent", pending)).await.is_err() {
+    if out.send(push_frame("snapshot", first)).await.is_err() || out.send(push_frame("consent", pending)).await.is_err()
+    {
         return;
     }
     loop {

@@ -181,7 +181,10 @@ impl HubClient {
             204 => Ok(None),
             200 => {
                 let offer: Offer = response.body_mut().read_json().map_err(|e| {
-                    AppError::HubRefused(ErrorBody::new(ErrorCode::Invalid, format!("unexpected answer from the hub: {e}")))
+                    AppError::HubRefused(ErrorBody::new(
+                        ErrorCode::Invalid,
+                        format!("unexpected answer from the hub: {e}"),
+                    ))
                 })?;
                 Ok(Some(offer.version))
             }

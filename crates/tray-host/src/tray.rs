@@ -123,10 +123,7 @@ fn create(snapshot: &Snapshot) -> anyhow::Result<(TrayIcon, TrayState, Vec<MenuE
     Ok((tray, snapshot.state, model))
 }
 
-fn update(
-    (tray, state, last): &mut (TrayIcon, TrayState, Vec<MenuEntry>),
-    snapshot: &Snapshot,
-) -> anyhow::Result<()> {
+fn update((tray, state, last): &mut (TrayIcon, TrayState, Vec<MenuEntry>), snapshot: &Snapshot) -> anyhow::Result<()> {
     let model = menu_model(snapshot, snapshot.start_at_login);
     if *state != snapshot.state {
         tray.set_icon(Some(icon(snapshot.state)?))?;

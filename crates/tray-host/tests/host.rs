@@ -74,7 +74,10 @@ async fn requests_and_typed_errors_cross_the_socket_and_a_subscriber_gets_pushes
     assert_eq!(error.code, "invalid_name");
     assert!(error.message.contains("empty"));
     let error = client.call(Request::RemoveProject { id: "ghost".into() }).await.unwrap_err();
-    assert_eq!(serde_json::to_value(&error).unwrap(), json!({ "code": "unknown_project", "message": "no project \"ghost\"" }));
+    assert_eq!(
+        serde_json::to_value(&error).unwrap(),
+        json!({ "code": "unknown_project", "message": "no project \"ghost\"" })
+    );
     let error = client.call(Request::PairStart { hub_url: String::new() }).await.unwrap_err();
     assert_eq!(error.code, "invalid_hub_url");
     assert!(error.hint.is_some());
@@ -128,7 +131,10 @@ async fn the_socket_is_private_and_a_client_without_the_key_is_refused() {
     assert_eq!(mode(&socket.parent().unwrap().join("tray.key")), 0o600);
 
     let mut stranger = tokio::net::UnixStream::connect(&socket).await.unwrap();
-    stranger.write_all(b"{\"key\":\"guess\",\"subscribe\":true}\n{\"id\":1,\"request\":{\"cmd\":\"quit\"}}\n").await.unwrap();
+    stranger
+        .write_all(b"{\"key\":\"guess\",\"subscribe\":true}\n{\"id\":1,\"request\":{\"cmd\":\"quit\"}}\n")
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     stranger.read_to_end(&mut answer).await.unwrap();
     assert!(answer.is_empty(), "no answer without the key: {}", String::from_utf8_lossy(&answer));
@@ -207,6 +213,10 @@ async fn an_update_waits_while_a_command_from_the_hub_is_in_flight() {
     let (status, result) = run.await.unwrap();
     assert_eq!((status, result["result"]["outcome"].as_str()), (200, Some("succeeded")), "{result}");
     assert_eq!(result["result"]["output"], "done\n");
-    assert_eq!(host.call(Request::GetSnapshot).await.unwrap()["link"], Value::Null, "stopped before the binary is replaced");
+    assert_eq!(
+        host.call(Request::GetSnapshot).await.unwrap()["link"],
+        Value::Null,
+        "stopped before the binary is replaced"
+    );
     running.stop().await;
 }
