@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${PROFILE:-release}
-[ "$profile" = release ] && cargo build --release --locked -p specbridge-tray
+[ "$profile" = release ] && cargo build --release --locked -p specbridge-tray -p specbridge-tray-host
 cargo build --locked -p specbridge-hub
 export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 bin=$PWD/target/$profile/specbridge-tray
@@ -71,5 +71,6 @@ kill "$window"
 sleep 5
 report "5 s after the window closed" "$app"
 kill "$app"; wait "$session" || true
-size=$(stat -c %s "$bin")
+size=$(stat -c %s "$bin"); host_size=$(stat -c %s "$bin-host")
+echo "$profile tray binary (specbridge-tray-host): $host_size bytes ($(numfmt --to=iec-i --suffix=B "$host_size"))"
 echo "$profile binary (UI embedded): $size bytes ($(numfmt --to=iec-i --suffix=B "$size"))"

@@ -80,12 +80,12 @@ fn login_item_error(path: &Path, e: &std::io::Error) -> AppError {
 }
 
 /// The command a login item should run: the AppImage file when running from
-/// one (its mount point changes every start), else this executable.
+/// one (its mount point changes every start), else the app's binary ([`crate::app_exe`]).
 pub fn login_command() -> Result<PathBuf, AppError> {
     if let Some(appimage) = std::env::var_os("APPIMAGE").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(appimage));
     }
-    std::env::current_exe().map_err(|e| AppError::Desktop { what: "start at login", detail: e.to_string() })
+    crate::app_exe().map_err(|e| AppError::Desktop { what: "start at login", detail: e.to_string() })
 }
 
 /// The autostart entry for `exec`, quoted as the Desktop Entry spec asks.

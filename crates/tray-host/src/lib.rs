@@ -34,6 +34,26 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Set by the app's binary when it hands over to this one: its own path, the
+/// one to start windows with, to restart into and to put in the login item.
+pub const APP_EXE_ENV: &str = "SPECBRIDGE_TRAY_EXE";
+/// The tray process's binary, installed next to the app's.
+pub const HOST_BINARY: &str = "specbridge-tray-host";
+/// The app's binary (Tauri, the window process).
+const APP_BINARY: &str = "specbridge-tray";
+
+/// The app's binary: what the app's binary said when it handed over, else
+/// `specbridge-tray` beside this binary, else this binary itself (the app
+/// running the tray in-process).
+pub fn app_exe() -> std::io::Result<std::path::PathBuf> {
+    if let Some(exe) = std::env::var_os(APP_EXE_ENV).filter(|v| !v.is_empty()) {
+        return Ok(exe.into());
+    }
+    let me = std::env::current_exe()?;
+    let sibling = me.with_file_name(format!("{APP_BINARY}{}", std::env::consts::EXE_SUFFIX));
+    Ok(if sibling.is_file() { sibling } else { me })
+}
+
 /// How long background tasks get to finish on quit.
 const SHUTDOWN_WITHIN: Duration = Duration::from_secs(5);
 /// First automatic update check after start, then the interval between checks.
@@ -81,6 +101,8 @@ async fn hand_over(endpoint: &Endpoint) -> bool {
 /// Runs the tray app: single instance, tray, engine; the window opens on
 /// first run (onboarding), with `SPECBRIDGE_OPEN_WINDOW`, or from the tray.
 pub fn run() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    skip_gl();
     init_tracing();
     let paths = Paths::platform()?;
     let endpoint = Endpoint::for_paths(&paths);
@@ -92,11 +114,7 @@ pub fn run() -> anyhow::Result<()> {
     let listener = runtime.block_on(async { Listener::bind(&endpoint) })?;
     let ctl = Controller::load(paths)?;
     let (shell_tx, shell_rx) = tokio::sync::mpsc::unbounded_channel();
-    let opts = ActorOptions {
-        window_exe: Some(std::env::current_exe()?),
-        desktop: desktop::Desktop::live()?,
-        shell: Some(shell_tx),
-    };
+    let opts = ActorOptions { window_exe: Some(app_exe()?), desktop: desktop::Desktop::live()?, shell: Some(shell_tx) };
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     let host = runtime.block_on(async { actor::spawn(ctl, opts, &tracker, cancel.clone()) });
@@ -127,6 +145,29 @@ pub fn run() -> anyhow::Result<()> {
         std::process::Command::new(&exe).spawn()?;
     }
     Ok(())
+}
+
+/// Marks that [`skip_gl`] set `GDK_GL`, so the window process takes it back.
+pub const GL_SKIPPED_ENV: &str = "SPECBRIDGE_GDK_GL_SKIPPED";
+
+/// GTK opens OpenGL when it opens the display (to pick visuals), and with
+/// Mesa's llvmpipe that maps libLLVM: 44 MiB RSS measured under Xvfb, for a
+/// tray icon that draws no GL. Called first, before any thread exists.
+#[cfg(target_os = "linux")]
+fn skip_gl() {
+    if std::env::var_os("GDK_GL").is_none() {
+        std::env::set_var("GDK_GL", "disable");
+        std::env::set_var(GL_SKIPPED_ENV, "1");
+    }
+}
+
+/// In the window process: undo [`skip_gl`] (WebKit may want GL). Call first
+/// in `main`, before any thread exists.
+pub fn restore_gl() {
+    if std::env::var_os(GL_SKIPPED_ENV).is_some() {
+        std::env::remove_var("GDK_GL");
+        std::env::remove_var(GL_SKIPPED_ENV);
+    }
 }
 
 /// Asks the hub for a newer release shortly after start and then every six
