@@ -15,6 +15,10 @@ fn tray() -> anyhow::Result<()> {
     if host.is_file() {
         let mut command = std::process::Command::new(&host);
         command.args(std::env::args_os().skip(1)).env(specbridge_tray_host::APP_EXE_ENV, &me);
+        if cfg!(target_os = "linux") && std::env::var_os("GDK_GL").is_none() {
+            // No OpenGL in the tray (see GL_SKIPPED_ENV); the windows get it back.
+            command.env("GDK_GL", "disable").env(specbridge_tray_host::GL_SKIPPED_ENV, "1");
+        }
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt as _;
@@ -40,7 +44,6 @@ fn main() {
     let result = if args.iter().any(|a| a == "--forget-everything") {
         specbridge_tray_host::forget_everything().map(|forgotten| print!("{forgotten}")).map_err(anyhow::Error::from)
     } else if let Some(kind) = window {
-        specbridge_tray_host::restore_gl();
         specbridge_tray::run_window(kind)
     } else {
         tray()

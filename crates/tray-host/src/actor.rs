@@ -390,7 +390,12 @@ impl Actor {
             return;
         }
         let Some(exe) = &self.opts.window_exe else { return };
-        let mut child = match tokio::process::Command::new(exe).arg("--window").arg(window.arg()).spawn() {
+        let mut command = tokio::process::Command::new(exe);
+        command.arg("--window").arg(window.arg());
+        if std::env::var_os(crate::GL_SKIPPED_ENV).is_some() {
+            command.env_remove("GDK_GL").env_remove(crate::GL_SKIPPED_ENV);
+        }
+        let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
                 tracing::warn!(error = %e, "starting the window process");

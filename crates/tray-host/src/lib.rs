@@ -101,8 +101,6 @@ async fn hand_over(endpoint: &Endpoint) -> bool {
 /// Runs the tray app: single instance, tray, engine; the window opens on
 /// first run (onboarding), with `SPECBRIDGE_OPEN_WINDOW`, or from the tray.
 pub fn run() -> anyhow::Result<()> {
-    #[cfg(target_os = "linux")]
-    skip_gl();
     init_tracing();
     let paths = Paths::platform()?;
     let endpoint = Endpoint::for_paths(&paths);
@@ -147,28 +145,12 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Marks that [`skip_gl`] set `GDK_GL`, so the window process takes it back.
+/// Set with `GDK_GL=disable` by the app's binary when it execs the tray
+/// process: GTK opens OpenGL when it opens the display (to pick visuals), and
+/// with Mesa's llvmpipe that maps libLLVM, 44 MiB RSS measured under Xvfb,
+/// for a tray icon that draws no GL. The tray takes both out again for the
+/// window process (WebKit may want GL).
 pub const GL_SKIPPED_ENV: &str = "SPECBRIDGE_GDK_GL_SKIPPED";
-
-/// GTK opens OpenGL when it opens the display (to pick visuals), and with
-/// Mesa's llvmpipe that maps libLLVM: 44 MiB RSS measured under Xvfb, for a
-/// tray icon that draws no GL. Called first, before any thread exists.
-#[cfg(target_os = "linux")]
-fn skip_gl() {
-    if std::env::var_os("GDK_GL").is_none() {
-        std::env::set_var("GDK_GL", "disable");
-        std::env::set_var(GL_SKIPPED_ENV, "1");
-    }
-}
-
-/// In the window process: undo [`skip_gl`] (WebKit may want GL). Call first
-/// in `main`, before any thread exists.
-pub fn restore_gl() {
-    if std::env::var_os(GL_SKIPPED_ENV).is_some() {
-        std::env::remove_var("GDK_GL");
-        std::env::remove_var(GL_SKIPPED_ENV);
-    }
-}
 
 /// Asks the hub for a newer release shortly after start and then every six
 /// hours while paired; a hub without updates answers 204 and nothing shows.
