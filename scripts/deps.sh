@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
+  libzstd-dev                 # the headless specbridge links the system's libzstd on Linux (crates/cli/Cargo.toml)
   curl                        # demo.sh talks to the hub with curl
   systemd                     # systemd-analyze verifies the headless service unit
   chromium                    # the dashboard's browser end-to-end tests (playwright-core drives it)
@@ -15,6 +16,10 @@ packages=(
   xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 dbus
   desktop-file-utils rpm      # the packaged app: validate its desktop entries, inspect the .rpm
   nsis                        # compile the Windows installer hooks (makensis) as a check
+  # The hub's deployment (installers/hub): test-installers.sh checks the haproxy
+  # config with a throwaway openssl certificate and runs the hub behind it; the
+  # multi-node tests start real Postgres and NATS servers from these packages.
+  haproxy openssl postgresql nats-server
 )
 
 missing=()

@@ -76,7 +76,10 @@ rpm -qpR "$rpm" >"$work/requires.txt" 2>/dev/null
 for lib in libwebkit2gtk-4.1.so.0 libgtk-3.so.0 libayatana-appindicator3.so.1; do
   grep -q "^$lib" "$work/requires.txt" || fail "the rpm does not require $lib"
 done
-rpm -qpl "$rpm" 2>/dev/null | grep -qx /usr/share/applications/specbridge.desktop || fail "no desktop entry in the rpm"
+# Listed to a file first: `rpm | grep -q` under pipefail fails when grep
+# exits at the match and rpm, still writing, dies of SIGPIPE (seen in CI).
+rpm -qpl "$rpm" >"$work/rpm-files.txt" 2>/dev/null
+grep -qx /usr/share/applications/specbridge.desktop "$work/rpm-files.txt" || fail "no desktop entry in the rpm"
 ok "bundled $(basename "$rpm") with its library requirements and desktop entry"
 
 dpkg-deb -x "$deb" "$work/unpacked"

@@ -1,9 +1,9 @@
 //! The engine: wires config, vault token, projects, watcher, sync core,
 //! executor and link together, and hands out a cloneable [`EngineHandle`].
 //!
-//! Tasks: the sync core (owns indexes and outbox), the watcher (debounces OS
-//! events), the link (sessions and reconnects), the status writer, and one
-//! short task per command. All are tracked; [`EngineHandle::shutdown`] cancels
+//! Tasks: the sync core (owns indexes and outbox), the watcher (sends completed
+//! writes at once, debounces other OS events), the link (sessions and
+//! reconnects), the status writer, and one short task per command. All are tracked; [`EngineHandle::shutdown`] cancels
 //! them and waits a bounded time, and the core saves its state on the way out.
 
 use crate::audit::AuditLog;

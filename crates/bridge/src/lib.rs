@@ -18,7 +18,7 @@
 //! # Tasks
 //!
 //! ```text
-//! OS events -> watcher (debounce 40 ms / max 250 ms) --Changed--> sync core
+//! OS events -> watcher (completed writes at once; else debounce 40 ms / max 250 ms) --Changed--> sync core
 //!                                                         (indexes + outbox)
 //! link session <--pending/ack/digest/manifest/want--------------^
 //!      |  command -> executor (blocking pool) -> response (sent first)
@@ -44,6 +44,7 @@ mod audit;
 mod commands;
 pub mod config;
 mod core;
+mod debounce;
 mod disk;
 pub mod engine;
 pub mod error;

@@ -17,7 +17,8 @@ pub struct Timing {
     pub pong_timeout: Duration,
     /// A socket write that moves no byte for this long means the link is dead (20 s).
     pub write_timeout: Duration,
-    /// File events are batched until the folder has been quiet this long (40 ms).
+    /// File events with no completion signal are batched until the folder has
+    /// been quiet this long (40 ms); a write the OS reports complete goes at once.
     pub debounce_quiet: Duration,
     /// …but no longer than this after the first event (250 ms).
     pub debounce_max: Duration,

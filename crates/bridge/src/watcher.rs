@@ -1,59 +1,26 @@
 //! File watching: OS notifications (inotify, FSEvents, ReadDirectoryChangesW
-//! through `notify`), debounced, handed to the sync core as path lists.
+//! through `notify`), sorted by [`Debouncer`] into paths to send at once and
+//! paths to coalesce, handed to the sync core as path lists.
 //!
 //! Nothing here polls: an idle bridge sleeps in the OS. The watcher knows which
 //! project a path belongs to and which paths to ignore; it does not read files
 //! (the core re-stats and hashes just the paths it is given).
 
 use crate::core::{CoreHandle, CoreMsg};
+use crate::debounce::{Debouncer, Paths};
 use crate::error::EngineError;
 use crate::fsutil;
 use crate::index;
 use crate::project::Project;
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Collects paths until the file system has been quiet for `quiet`, or `max`
-/// after the first path, whichever comes first: one editor save (write temp,
-/// rename, chmod) or a `git checkout` becomes one batch.
-#[derive(Debug)]
-pub(crate) struct Debouncer {
-    quiet: Duration,
-    max: Duration,
-    first: Option<Instant>,
-    last: Option<Instant>,
-    pending: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Debouncer {
-    pub(crate) fn new(quiet: Duration, max: Duration) -> Self {
-        Self { quiet, max, first: None, last: None, pending: BTreeMap::new() }
-    }
-
-    pub(crate) fn add(&mut self, project: &str, rel: String, now: Instant) {
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-        self.pending.entry(project.to_owned()).or_default().insert(rel);
-    }
-
-    /// When the pending batch is due, if there is one.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        Some((self.last? + self.quiet).min(self.first? + self.max))
-    }
-
-    pub(crate) fn take(&mut self) -> BTreeMap<String, BTreeSet<String>> {
-        self.first = None;
-        self.last = None;
-        std::mem::take(&mut self.pending)
-    }
-}
 
 /// An allowed root that did not exist at start, watched through its deepest
 /// existing ancestor until it appears.
@@ -62,6 +29,39 @@ struct PendingRoot {
     project: String,
     abs: PathBuf,
     watching: PathBuf,
+}
+
+/// Events handled before the paths they completed are sent: a queue that
+/// filled while the watcher was busy goes as one batch, not one per event.
+const DRAIN: usize = 256;
+
+/// Whether the OS says when a write is complete (inotify's close-write). Where
+/// it does not (FSEvents, ReadDirectoryChangesW), every change is coalesced.
+const REPORTS_COMPLETION: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// What an event says about its paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// At rest: closed after writing, or renamed into place.
+    Completed,
+    /// Being written; a close will follow.
+    Writing,
+    /// Changed, with no word on completion.
+    Changed,
+}
+
+fn signal(kind: EventKind) -> Signal {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Signal::Completed,
+        // A rename is atomic: the new name has the whole content, the old one none.
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) if REPORTS_COMPLETION => {
+            Signal::Completed
+        }
+        EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) if REPORTS_COMPLETION => {
+            Signal::Writing
+        }
+        _ => Signal::Changed,
+    }
 }
 
 /// The running watcher: owns the OS watcher and the debouncer.
@@ -157,22 +157,38 @@ impl Watching {
         }
     }
 
-    /// Forwards debounced batches to the core until cancelled.
+    /// Forwards completed paths at once and coalesced batches when due, until cancelled.
     pub(crate) async fn run(mut self, cancel: CancellationToken) {
         loop {
             let deadline = self.debouncer.deadline();
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                event = self.rx.recv() => match event {
-                    Some(Ok(event)) => self.on_event(event).await,
-                    Some(Err(e)) => {
-                        // Typically an inotify queue overflow: events were lost, so rescan.
-                        tracing::warn!(error = %e, "file watcher error; rescanning");
-                        self.rescan_all().await;
+                event = self.rx.recv() => {
+                    let Some(event) = event else { return };
+                    self.on_result(event).await;
+                    // Whatever queued up meanwhile joins the same batch.
+                    for _ in 0..DRAIN {
+                        let Ok(event) = self.rx.try_recv() else { break };
+                        self.on_result(event).await;
                     }
-                    None => return,
-                },
-                _ = crate::timing::sleep_until_opt(deadline) => self.flush().await,
+                    let ready = self.debouncer.take_ready();
+                    self.send(ready).await;
+                }
+                _ = crate::timing::sleep_until_opt(deadline) => {
+                    let due = self.debouncer.take_due(Instant::now());
+                    self.send(due).await;
+                }
+            }
+        }
+    }
+
+    async fn on_result(&mut self, event: notify::Result<notify::Event>) {
+        match event {
+            Ok(event) => self.on_event(event).await,
+            Err(e) => {
+                // Typically an inotify queue overflow: events were lost, so rescan.
+                tracing::warn!(error = %e, "file watcher error; rescanning");
+                self.rescan_all().await;
             }
         }
     }
@@ -197,17 +213,26 @@ impl Watching {
             self.revisit_pending_roots().await;
         }
         let now = Instant::now();
-        for path in &event.paths {
+        let signal = signal(event.kind);
+        for (i, path) in event.paths.iter().enumerate() {
+            // A rename's old name (the first of two paths) is gone, not complete: it
+            // waits out the quiet period, in case an editor writes it anew
+            // (rename to a backup, write the file) and the hub never sees it deleted.
+            let signal =
+                if i == 0 && event.paths.len() == 2 && signal == Signal::Completed { Signal::Changed } else { signal };
             for project in self.projects.values() {
-                if let Some(rel) = relative(project, path) {
-                    self.debouncer.add(&project.id, rel, now);
+                let Some(rel) = relative(project, path) else { continue };
+                match signal {
+                    Signal::Completed => self.debouncer.completed(&project.id, rel, now),
+                    Signal::Writing => self.debouncer.writing(&project.id, rel, now),
+                    Signal::Changed => self.debouncer.changed(&project.id, rel, now),
                 }
             }
         }
     }
 
-    async fn flush(&mut self) {
-        for (project, paths) in self.debouncer.take() {
+    async fn send(&mut self, batch: Paths) {
+        for (project, paths) in batch {
             let msg = CoreMsg::Changed { project, paths: paths.into_iter().collect() };
             if self.core.send(msg).await.is_err() {
                 return;
@@ -270,22 +295,7 @@ fn relative(project: &Project, path: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use crate::project::Layout;
-
-    #[test]
-    fn debouncer_waits_for_quiet_but_not_forever() {
-        let t0 = Instant::now();
-        let mut d = Debouncer::new(Duration::from_millis(40), Duration::from_millis(250));
-        assert_eq!(d.deadline(), None);
-        d.add("p", "a".into(), t0);
-        assert_eq!(d.deadline(), Some(t0 + Duration::from_millis(40)));
-        d.add("p", "b".into(), t0 + Duration::from_millis(30));
-        assert_eq!(d.deadline(), Some(t0 + Duration::from_millis(70)));
-        d.add("p", "a".into(), t0 + Duration::from_millis(240));
-        assert_eq!(d.deadline(), Some(t0 + Duration::from_millis(250)), "capped at max");
-        let batch = d.take();
-        assert_eq!(batch["p"].len(), 2);
-        assert_eq!(d.deadline(), None);
-    }
+    use std::collections::BTreeSet;
 
     fn project(root: &Path, roots: &[&str]) -> Project {
         Project {
@@ -307,11 +317,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_of_writes_becomes_one_batch() {
+    async fn a_burst_of_writes_is_coalesced_after_the_first_few() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
         let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
-        let (tx, mut rx) = mpsc::channel(16);
+        let (tx, mut rx) = mpsc::channel(64);
         let watching =
             start(projects, CoreHandle::new(tx), Duration::from_millis(250), Duration::from_secs(2)).unwrap();
         let cancel = CancellationToken::new();
@@ -328,11 +338,79 @@ mod tests {
         std::fs::write(dir.path().join("outside.md"), "not watched").unwrap();
         assert!(started.elapsed() < Duration::from_millis(200), "the burst took {:?}", started.elapsed());
 
-        let (project, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("one batch");
-        assert_eq!(project, "p");
-        assert_eq!(paths.len(), 20, "{paths:?}");
-        assert!(paths.iter().all(|p| p.starts_with("specs/") && p.ends_with(".md")));
-        assert!(next_changed(&mut rx, Duration::from_millis(600)).await.is_none(), "exactly one batch");
+        // Completed writes go ahead, a few at most; the rest is one batch.
+        let mut batches: Vec<Vec<String>> = Vec::new();
+        while batches.iter().map(Vec::len).sum::<usize>() < 20 {
+            let (project, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("all 20 paths");
+            assert_eq!(project, "p");
+            batches.push(paths);
+        }
+        let all: BTreeSet<&String> = batches.iter().flatten().collect();
+        assert_eq!(all.len(), 20, "{batches:?}");
+        assert!(all.iter().all(|p| p.starts_with("specs/") && p.ends_with(".md")));
+        let (last, ahead) = batches.split_last().unwrap();
+        assert!(ahead.iter().map(Vec::len).sum::<usize>() <= crate::debounce::BURST, "{batches:?}");
+        assert!(last.len() >= 20 - crate::debounce::BURST, "{batches:?}");
+        if !REPORTS_COMPLETION {
+            assert!(ahead.is_empty(), "{batches:?}");
+        }
+        assert!(next_changed(&mut rx, Duration::from_millis(600)).await.is_none(), "nothing more");
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// A save made of several write calls, pausing longer than the quiet
+    /// period between them, is reported once, after its close: never while the
+    /// file is half-written. Linux only: other platforms report no close.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_slow_writer_is_reported_at_its_close_and_not_before() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
+        let (tx, mut rx) = mpsc::channel(16);
+        let watching =
+            start(projects, CoreHandle::new(tx), Duration::from_millis(20), Duration::from_millis(100)).unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(watching.run(cancel.clone()));
+
+        let mut file = std::fs::File::create(dir.path().join("specs/slow.md")).unwrap();
+        for part in ["# Slow\n", "first half\n", "second half\n"] {
+            file.write_all(part.as_bytes()).unwrap();
+            assert!(next_changed(&mut rx, Duration::from_millis(150)).await.is_none(), "reported before its close");
+        }
+        drop(file);
+        let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("reported at its close");
+        assert_eq!(paths, ["specs/slow.md"]);
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// An editor that renames the file to a backup, then writes it anew: the
+    /// file's path is reported once, after the new file is closed, so the hub
+    /// never sees it deleted in between.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_rename_to_a_backup_then_a_new_write_is_not_reported_as_a_delete_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        std::fs::write(dir.path().join("specs/a.md"), "old").unwrap();
+        let projects = Arc::new(BTreeMap::from([("p".to_owned(), project(dir.path(), &["specs"]))]));
+        let (tx, mut rx) = mpsc::channel(16);
+        let watching =
+            start(projects, CoreHandle::new(tx), Duration::from_millis(250), Duration::from_secs(2)).unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(watching.run(cancel.clone()));
+        std::fs::rename(dir.path().join("specs/a.md"), dir.path().join("specs/a.md~")).unwrap();
+        // The backup goes at once (it is at rest); a.md, gone for now, is not reported.
+        let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("the backup reported");
+        assert_eq!(paths, ["specs/a.md~"]);
+        // Written anew within the quiet period: reported once, after its close.
+        std::fs::write(dir.path().join("specs/a.md"), "new").unwrap();
+        let (_, paths) = next_changed(&mut rx, Duration::from_secs(2)).await.expect("a.md reported");
+        assert_eq!(paths, ["specs/a.md"]);
+        assert!(next_changed(&mut rx, Duration::from_millis(400)).await.is_none(), "nothing more");
         cancel.cancel();
         task.await.unwrap();
     }

@@ -226,8 +226,11 @@ async fn bridge_idle(bridge_bin: &Path, hub_bin: &Path) {
     config.vault = specbridge_bridge::VaultChoice::File;
     config.save(&home.paths).unwrap();
 
+    // The default service settings: the environment the shipped systemd unit sets.
+    let service_env = service_environment();
     let mut bridge = std::process::Command::new(bridge_bin)
         .arg("run")
+        .envs(service_env.iter().map(|(k, v)| (k, v)))
         .env("SPECBRIDGE_HOME", &home.paths.config_dir)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -257,12 +260,29 @@ async fn bridge_idle(bridge_bin: &Path, hub_bin: &Path) {
     // Clock ticks are 1/100 s on Linux.
     let cpu_pct = ticks as f64 / 100.0 / window.as_secs_f64() * 100.0;
     println!("| bridge watching 10k files: initial sync | {} | |", ms(synced));
-    println!("| bridge idle RSS watching 10k files | {:.1} MiB | <= 15 MB |", rss as f64 / 1024.0);
+    let env: Vec<String> = service_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "| bridge idle RSS watching 10k files | {:.1} MiB ({:.1} MB; service environment: {}) | <= 15 MB |",
+        rss as f64 / 1024.0,
+        rss as f64 * 1024.0 / 1e6,
+        env.join(" ")
+    );
     println!("| bridge idle CPU over {} s | {cpu_pct:.3} % ({ticks} ticks) | <= 0.05 % |", window.as_secs());
     let _ = bridge.kill();
     let _ = bridge.wait();
     let _ = hub.0.kill();
     let _ = hub.0.wait();
+}
+
+/// The `Environment=` lines of the shipped systemd unit (installers/headless).
+fn service_environment() -> Vec<(String, String)> {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../installers/headless/specbridge.service");
+    let text = std::fs::read_to_string(unit).unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("Environment="))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+        .collect()
 }
 
 async fn hub_per_connection(hub_bin: &Path) {
@@ -274,7 +294,12 @@ async fn hub_per_connection(hub_bin: &Path) {
     let store = specbridge_hub::open_store(&hub_data).await.unwrap();
     let mut tokens = Vec::with_capacity(N);
     for i in 0..N {
-        tokens.push(store.create_token(specbridge_hub::TokenKind::Machine, &format!("m{i}")).await.unwrap());
+        tokens.push(
+            store
+                .create_token(specbridge_hub::DEFAULT_ACCOUNT, specbridge_hub::TokenKind::Machine, &format!("m{i}"))
+                .await
+                .unwrap(),
+        );
     }
     drop(store);
     let url = format!("{}/v1/bridge", hub.1.replace("http://", "ws://"));
@@ -350,5 +375,5 @@ async fn spawn_hub(hub_bin: &Path, data: &Path) -> (std::process::Child, String)
 
 async fn create_token(data: &Path, kind: specbridge_hub::TokenKind) -> String {
     let store = specbridge_hub::open_store(data).await.unwrap();
-    store.create_token(kind, "bench").await.unwrap().secret.expose().to_owned()
+    store.create_token(specbridge_hub::DEFAULT_ACCOUNT, kind, "bench").await.unwrap().secret.expose().to_owned()
 }

@@ -319,10 +319,19 @@ struct Seen {
     states: Vec<String>,
 }
 
-/// Reads the feed until `command` finishes, checking the offsets add up.
+/// Reads the feed until `command` finished and all its output arrived,
+/// checking the offsets add up. A run the dashboard first hears of after it
+/// ended is announced before its output (docs/protocol.md): its `bytes` say
+/// how much is still to come. (Following until the `finished` message alone
+/// read nothing when a loaded machine finished the run before the first pull.)
 async fn follow(ws: &mut Feed, command: &str) -> Seen {
     let mut seen = Seen::default();
+    // The run's total output, once it is known to have finished.
+    let mut total: Option<u64> = None;
     loop {
+        if seen.states.last().is_some_and(|s| s == "finished") && total.is_some_and(|t| seen.end >= t) {
+            return seen;
+        }
         let message = next(ws).await;
         match message["type"].as_str() {
             Some("job_output") => {
@@ -340,11 +349,8 @@ async fn follow(ws: &mut Feed, command: &str) -> Seen {
             }
             Some("job_run") if message["run"]["command"] == command => {
                 let state = message["run"]["state"].as_str().unwrap().to_owned();
-                let done = state == "finished";
                 seen.states.push(state);
-                if done {
-                    return seen;
-                }
+                total = message["run"]["bytes"].as_u64();
             }
             _ => {}
         }

@@ -62,7 +62,7 @@ pub async fn hub_crashes(bin: &Path, bridges: usize, crashes: usize) -> HarnessR
         for n in 1..bridges {
             tokens.push(
                 store
-                    .create_token(specbridge_hub::TokenKind::Machine, &format!("b{n}"))
+                    .create_token(specbridge_hub::DEFAULT_ACCOUNT, specbridge_hub::TokenKind::Machine, &format!("b{n}"))
                     .await?
                     .secret
                     .expose()

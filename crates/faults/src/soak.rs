@@ -198,8 +198,14 @@ pub fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) -> HarnessResult<(
 /// Issues a user and a machine token in a hub data folder (before the hub runs).
 pub async fn issue_tokens(data: &Path) -> HarnessResult<(String, String)> {
     let store = specbridge_hub::open_store(data).await?;
-    let user = store.create_token(TokenKind::User, "chaos").await?.secret.expose().to_owned();
-    let machine = store.create_token(TokenKind::Machine, "chaos-bridge").await?.secret.expose().to_owned();
+    let user =
+        store.create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::User, "chaos").await?.secret.expose().to_owned();
+    let machine = store
+        .create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::Machine, "chaos-bridge")
+        .await?
+        .secret
+        .expose()
+        .to_owned();
     store.close().await;
     Ok((user, machine))
 }

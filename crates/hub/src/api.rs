@@ -1,5 +1,5 @@
 //! The REST API's read side (the last-known state from the store) and the
-//! raw file write. Every route but `/healthz` needs a user (a [`Caller`]).
+//! raw file write. Every route needs a user (a [`Caller`]).
 //! Commands go through `commands` (`commands/table.rs` for the spec routes).
 
 use crate::auth::Caller;
@@ -28,7 +28,6 @@ const MAX_WRITE_BYTES: usize = 700 * 1024;
 /// The REST routes.
 pub(crate) fn routes() -> Router<Arc<HubState>> {
     Router::new()
-        .route("/healthz", get(healthz))
         .route("/v1/machines", get(list_machines))
         .route("/v1/machines/{machine}/projects", get(projects))
         .route("/v1/machines/{machine}/projects/{project}/files", get(files))
@@ -44,21 +43,6 @@ pub(crate) fn routes() -> Router<Arc<HubState>> {
             let body = ErrorBody::new(ErrorCode::Invalid, "method not allowed on this route");
             (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": body })))
         })
-}
-
-/// `{"status":"ok"}`, or `"degraded"` with the store's problem (a full disk).
-/// Always 200: a degraded hub still serves reads, and a liveness probe that
-/// restarted it would not free any space.
-async fn healthz(State(hub): State<Arc<HubState>>) -> Json<Value> {
-    let version = env!("CARGO_PKG_VERSION");
-    match hub.health.check(hub.store.as_ref()).await {
-        None => Json(json!({ "status": "ok", "version": version, "store": { "status": "ok" } })),
-        Some(problem) => Json(json!({
-            "status": "degraded",
-            "version": version,
-            "store": { "status": problem.code, "message": problem.message, "hint": problem.hint, "since_ms": problem.since_ms },
-        })),
-    }
 }
 
 async fn list_machines(State(hub): State<Arc<HubState>>, caller: Caller) -> Result<Json<Vec<MachineRow>>, ApiError> {

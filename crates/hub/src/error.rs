@@ -26,6 +26,12 @@ pub enum HubError {
     /// Another token owns this machine id.
     #[error("machine {0:?} belongs to another token")]
     MachineTaken(String),
+    /// An account, or a user in the account, already has this name.
+    #[error("{0} already exists")]
+    NameTaken(String),
+    /// No account with this id or name.
+    #[error("no account {0:?}; see `specbridge-hub account list`")]
+    NoSuchAccount(String),
     /// The database was written by a newer hub.
     #[error("the database has schema version {found}, this hub knows {known}; run the newer hub, or restore a backup")]
     SchemaTooNew {

@@ -95,6 +95,11 @@ impl StoreHealth {
         }
     }
 
+    /// The last known state, without probing (for `/metrics`, which must not write).
+    pub(crate) fn current(&self) -> Option<Degraded> {
+        self.lock().degraded.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock leaves plain data behind; keep going.
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -16,6 +16,8 @@ mod health;
 mod job_feed;
 mod limits;
 mod machines;
+mod metrics;
+mod ops;
 mod pairing;
 mod router;
 mod serve;
@@ -29,9 +31,9 @@ pub use error::{status_for, ApiError, HubError};
 pub use limits::AbuseLimits;
 pub use router::{CommandRouter, RouteError};
 pub use store::{
-    CommandRecord, CommandState, CommandStore, Connected, FileChange, FileRow, Finish, Inserted, MachineRow,
-    NewCommand, Principal, ProjectRow, RevokedToken, SqliteStore, Store, StoreResult, StoredFile, TokenInfo,
-    TokenStore,
+    AccountInfo, AccountStore, CommandRecord, CommandState, CommandStore, Connected, FileChange, FileRow, Finish,
+    Inserted, MachineRow, NewCommand, Principal, ProjectRow, QueueDepth, RevokedToken, SqliteStore, Store, StoreResult,
+    StoredFile, TokenInfo, TokenStore, UserInfo, DEFAULT_ACCOUNT,
 };
 
 pub(crate) use state::HubState;
@@ -168,6 +170,8 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         limits,
         jobs: job_feed::JobFeed::default(),
         stats: Stats::default(),
+        metrics: metrics::Metrics::default(),
+        drain: CancellationToken::new(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
@@ -177,6 +181,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         .merge(commands::routes::routes())
         .merge(auth::routes())
         .merge(dashboard::routes())
+        .merge(ops::routes())
         .merge(api::routes())
         // The tray app's update feed: public, artifacts are signature-checked by the app.
         .merge(updates::routes())
@@ -201,9 +206,9 @@ impl HubHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Creates a token in the hub's store.
+    /// Creates a token in the default account (the zero-config hub's).
     pub async fn issue_token(&self, kind: TokenKind, name: &str) -> Result<IssuedToken, HubError> {
-        self.state.store.create_token(kind, name).await
+        self.state.store.create_token(DEFAULT_ACCOUNT, kind, name).await
     }
 
     /// The store, for embedding callers (the tray app, tests).
@@ -228,6 +233,16 @@ impl HubHandle {
             bridge_frames_in: s.bridge_frames_in.load(Relaxed),
             bridge_frames_out: s.bridge_frames_out.load(Relaxed),
         }
+    }
+
+    /// Starts draining: `/readyz` answers 503 from now on, so a load balancer
+    /// takes this node out of rotation, while everything else keeps being
+    /// served. [`HubHandle::shutdown`] ends it. Idempotent.
+    pub fn drain(&self) {
+        if !self.state.drain.is_cancelled() {
+            tracing::info!("draining: /readyz answers 503 until the hub stops");
+        }
+        self.state.drain.cancel();
     }
 
     /// A planned stop: bridges get close 1001 (going away), the listener

@@ -2,9 +2,12 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use specbridge_hub::{HubConfig, TokenKind, TokenStore as _};
+use specbridge_hub::HubConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+mod admin;
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +19,10 @@ struct Cli {
     /// Data folder (hub.db). Defaults to the platform data folder.
     #[arg(long, global = true, env = "SPECBRIDGE_HUB_DATA")]
     data_dir: Option<PathBuf>,
+    /// Log lines as text (for people) or JSON objects, one per line (for
+    /// journald, Loki and the like). Logs go to stderr.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "SPECBRIDGE_HUB_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,7 +32,7 @@ enum Command {
     /// Serve bridges and the API until Ctrl-C.
     Serve {
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7700")]
+        #[arg(long, default_value = "127.0.0.1:7700", env = "SPECBRIDGE_HUB_LISTEN")]
         listen: SocketAddr,
         /// Folder with the tray app's `latest.json` and update artifacts
         /// (re-read per request). Defaults to `<data dir>/updates`.
@@ -36,42 +43,34 @@ enum Command {
         /// every client could pick the address it is limited as.
         #[arg(long, env = "SPECBRIDGE_HUB_BEHIND_PROXY")]
         behind_proxy: bool,
+        /// On SIGTERM, answer /readyz with 503 for this long before stopping,
+        /// so a load balancer takes the node out of rotation first; then
+        /// bridges and dashboards get close 1001 and reconnect (through the
+        /// balancer, to another node). 0 stops at once.
+        #[arg(long, default_value_t = 0, env = "SPECBRIDGE_HUB_DRAIN_MS")]
+        drain_ms: u64,
     },
     /// Create, list and revoke tokens.
     Token {
         #[command(subcommand)]
-        action: TokenAction,
+        action: admin::TokenAction,
     },
-}
-
-#[derive(Subcommand)]
-enum TokenAction {
-    /// Create a token and print it once.
-    Create {
-        /// `machine` for a bridge, `user` for the API.
-        #[arg(long, value_enum)]
-        kind: KindArg,
-        /// A name to recognise it by.
-        #[arg(long)]
-        name: String,
-        /// Re-pair this machine (by id): the new machine token speaks for it,
-        /// and every older token of the machine is revoked.
-        #[arg(long)]
-        machine: Option<String>,
+    /// Create and list accounts (a person or a team owns machines).
+    Account {
+        #[command(subcommand)]
+        action: admin::AccountAction,
     },
-    /// List tokens (never their secrets).
-    List,
-    /// Revoke a token by id; bridges using it are refused at their next connect.
-    Revoke {
-        /// Token id from `token list`.
-        id: String,
+    /// Create, list and remove the users of an account.
+    User {
+        #[command(subcommand)]
+        action: admin::UserAction,
     },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum KindArg {
-    Machine,
-    User,
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn main() -> Result<()> {
@@ -86,22 +85,41 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { listen, updates_dir, behind_proxy } => {
-                serve(data_dir, listen, updates_dir, behind_proxy).await
+            Command::Serve { listen, updates_dir, behind_proxy, drain_ms } => {
+                init_logs(cli.log_format);
+                let options =
+                    ServeOptions { listen, updates_dir, behind_proxy, drain: Duration::from_millis(drain_ms) };
+                serve(data_dir, options).await
             }
-            Command::Token { action } => token(data_dir, action).await,
+            Command::Token { action } => admin::token(&data_dir, action).await,
+            Command::Account { action } => admin::account(&data_dir, action).await,
+            Command::User { action } => admin::user(&data_dir, action).await,
         }
     })
 }
 
-async fn serve(data_dir: PathBuf, listen: SocketAddr, updates_dir: Option<PathBuf>, behind_proxy: bool) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// Logs to stderr, `info` unless `RUST_LOG` says otherwise. Field values are
+/// escaped by either format, so a request field cannot forge a line.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
+/// How `serve` runs.
+struct ServeOptions {
+    listen: SocketAddr,
+    updates_dir: Option<PathBuf>,
+    behind_proxy: bool,
+    drain: Duration,
+}
+
+async fn serve(data_dir: PathBuf, options: ServeOptions) -> Result<()> {
+    let ServeOptions { listen, updates_dir, behind_proxy, drain } = options;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let mut config = HubConfig::new(&data_dir);
     config.updates_dir = updates_dir;
@@ -109,60 +127,39 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr, updates_dir: Option<PathBu
     let updates = config.updates_folder();
     let hub = specbridge_hub::start(config, listener).await?;
     tracing::info!(url = %hub.url(), data = %data_dir.display(), updates = %updates.display(), "serving");
-    shutdown_signal().await;
+    let signal = shutdown_signal().await;
+    if signal == Signal::Terminate && !drain.is_zero() {
+        // A second signal during the drain stops at once.
+        hub.drain();
+        tracing::info!(drain_ms = drain.as_millis() as u64, "SIGTERM: draining before the stop");
+        tokio::select! {
+            () = tokio::time::sleep(drain) => {}
+            _ = shutdown_signal() => tracing::info!("second signal: stopping now"),
+        }
+    }
     tracing::info!("shutting down");
     hub.shutdown().await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
+#[derive(Debug, PartialEq, Eq)]
+enum Signal {
+    /// Ctrl-C at a terminal: stop at once.
+    Interrupt,
+    /// SIGTERM from a service manager: drain first.
+    Terminate,
+}
+
+async fn shutdown_signal() -> Signal {
     #[cfg(unix)]
     {
         if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+                _ = term.recv() => Signal::Terminate,
+            };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-async fn token(data_dir: PathBuf, action: TokenAction) -> Result<()> {
-    let store = specbridge_hub::open_store(&data_dir).await?;
-    match action {
-        TokenAction::Create { kind, name, machine } => {
-            let kind = match kind {
-                KindArg::Machine => TokenKind::Machine,
-                KindArg::User => TokenKind::User,
-            };
-            let token = match (kind, machine) {
-                (TokenKind::Machine, Some(machine)) => store.create_machine_token(&name, &machine).await?,
-                (TokenKind::User, Some(_)) => anyhow::bail!("--machine goes with --kind machine"),
-                (kind, None) => store.create_token(kind, &name).await?,
-            };
-            println!("{}", token.secret.expose());
-            eprintln!("Created {kind} token {} ({name}). It is shown only once: keep it somewhere safe.", token.id);
-            if kind == TokenKind::Machine {
-                eprintln!("On the bridge machine: specbridge login --hub <this hub's URL>   (paste the token)");
-            }
-        }
-        TokenAction::List => {
-            for t in store.list_tokens().await? {
-                let state = if t.revoked { "revoked" } else { "active" };
-                let machine = t.machine_id.as_deref().unwrap_or("-");
-                println!("{:<18} {:<8} {:<8} {:<24} machine={machine}", t.id, t.kind, state, t.name);
-            }
-        }
-        TokenAction::Revoke { id } => {
-            if store.revoke_token(&id).await? {
-                println!("Revoked {id}.");
-            } else {
-                anyhow::bail!("no active token with id {id:?}; see `specbridge-hub token list`");
-            }
-        }
-    }
-    store.close().await;
-    Ok(())
+    Signal::Interrupt
 }

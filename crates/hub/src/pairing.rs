@@ -335,9 +335,9 @@ async fn approve(
     // on /pair before the user confirms).
     let repair = repaired(&state, &caller, &asking.machine_id).await?;
     let issued = if asking.machine_id.is_empty() {
-        state.store.create_token(TokenKind::Machine, &name).await?
+        state.store.create_token(&caller.account_id, TokenKind::Machine, &name).await?
     } else {
-        state.store.create_machine_token(&name, &asking.machine_id).await?
+        state.store.create_machine_token(&caller.account_id, &name, &asking.machine_id).await?
     };
     let handed = {
         let mut pending = lock(&state.pairings);

@@ -5,6 +5,7 @@ use crate::commands::CommandService;
 use crate::events::EventBus;
 use crate::job_feed::JobFeed;
 use crate::limits::Limiters;
+use crate::metrics::Metrics;
 use crate::router::CommandRouter;
 use crate::store::Store;
 use crate::HubConfig;
@@ -20,10 +21,29 @@ pub(crate) struct Stats {
     pub(crate) bridge_upgrade_attempts: AtomicU64,
     pub(crate) bridge_auth_failures: AtomicU64,
     pub(crate) bridges_connected: AtomicU64,
+    /// Dashboard WebSockets open now.
+    pub(crate) dashboards_connected: AtomicU64,
     pub(crate) bridge_bytes_in: AtomicU64,
     pub(crate) bridge_bytes_out: AtomicU64,
     pub(crate) bridge_frames_in: AtomicU64,
     pub(crate) bridge_frames_out: AtomicU64,
+}
+
+/// Counts one open connection in a gauge of [`Stats`] for as long as it lives,
+/// whichever way the connection ends.
+pub(crate) struct OpenConnection<'a>(&'a AtomicU64);
+
+impl<'a> OpenConnection<'a> {
+    pub(crate) fn count(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// State shared by the routes and sessions of one hub.
@@ -44,6 +64,11 @@ pub(crate) struct HubState {
     /// Live job runs and their output, for dashboards.
     pub(crate) jobs: JobFeed,
     pub(crate) stats: Stats,
+    /// Commands by outcome and store latency, for `/metrics`.
+    pub(crate) metrics: Metrics,
+    /// Cancelled when the hub starts draining: `/readyz` answers 503 from
+    /// then on, so a balancer stops sending it traffic before it stops.
+    pub(crate) drain: CancellationToken,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }

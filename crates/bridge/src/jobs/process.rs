@@ -48,6 +48,10 @@ pub(crate) fn run(
     };
     let spawned = std::process::Command::new(program)
         .args(rest)
+        // The service unit tunes glibc's allocator for the bridge's own small
+        // footprint (installers/headless/specbridge.service); a job (a build, a
+        // test run) gets the machine's defaults.
+        .env_remove("GLIBC_TUNABLES")
         .current_dir(root)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

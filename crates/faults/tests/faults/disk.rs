@@ -171,7 +171,7 @@ async fn writes_that_failed_on_a_full_disk_leave_no_lock_behind() {
     use specbridge_protocol::{MachineInfo, ProjectInfo};
     let Some(disk) = small_disk(DISK) else { return };
     let store = specbridge_hub::open_store(&disk.path().join("hub")).await.unwrap();
-    let issued = store.create_token(TokenKind::Machine, "m").await.unwrap();
+    let issued = store.create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::Machine, "m").await.unwrap();
     assert!(store.bind_token(&issued.id, "m1").await.unwrap());
     let token = issued.secret.expose().to_owned();
     let principal = store.authenticate(&token, TokenKind::Machine).await.unwrap().unwrap();

@@ -25,6 +25,7 @@ pub(crate) mod routes;
 pub(crate) mod table;
 
 use crate::events::HubEvent;
+use crate::metrics::StoreOp;
 use crate::router::RouteError;
 use crate::store::{expired_in_queue, CommandRecord, CommandState, Finish, Inserted, NewCommand};
 use crate::{now_ms, HubState};
@@ -198,7 +199,7 @@ pub(crate) async fn submit(hub: &Arc<HubState>, request: Request) -> Result<Outc
     // Registered before the row exists, so an answer cannot slip past us.
     let (tx, answer) = oneshot::channel();
     lock(&hub.commands.waiters).entry(id.clone()).or_default().push(tx);
-    let record = match hub.store.insert_command(&new).await {
+    let record = match hub.metrics.time(StoreOp::insert_command, hub.store.insert_command(&new)).await {
         Ok(Inserted::New(record)) => record,
         Ok(Inserted::Existing(record)) => {
             if record.command.name != new.name || record.command.args != new.args {
@@ -242,7 +243,8 @@ pub(crate) async fn submit(hub: &Arc<HubState>, request: Request) -> Result<Outc
     if !queue {
         // Not sent in time (a backlog, or the machine left): it must never go out late.
         let finish = Finish { state: CommandState::Expired, result: None, error: Some(expired_in_queue()) };
-        if let Ok(Some(record)) = hub.store.finish_command(&id, &[CommandState::Queued], &finish, now_ms()).await {
+        let finished = hub.store.finish_command(&id, &[CommandState::Queued], &finish, now_ms());
+        if let Ok(Some(record)) = hub.metrics.time(StoreOp::finish_command, finished).await {
             announce(hub, &record);
             if !hub.router.is_online(&machine) {
                 return Err(RouteError::NotConnected.into_body());
@@ -441,7 +443,7 @@ fn refused(error: ErrorBody) -> Finish {
 
 /// Records a command's fate and tells whoever waits.
 async fn settle(hub: &HubState, id: &str, from: &[CommandState], finish: Finish) {
-    match hub.store.finish_command(id, from, &finish, now_ms()).await {
+    match hub.metrics.time(StoreOp::finish_command, hub.store.finish_command(id, from, &finish, now_ms())).await {
         Ok(Some(record)) => announce(hub, &record),
         Ok(None) => {}
         Err(error) => tracing::error!(%id, %error, "cannot record a command's outcome"),
@@ -462,6 +464,7 @@ async fn release(hub: &HubState, id: &str) {
 fn announce(hub: &HubState, record: &CommandRecord) {
     let c = &record.command;
     tracing::info!(id = %c.id, machine = %c.machine_id, command = %c.name, state = record.state.as_str(), "command finished");
+    hub.metrics.command_finished(record.state);
     for waiter in lock(&hub.commands.waiters).remove(&c.id).unwrap_or_default() {
         let _ = waiter.send(record.clone());
     }
@@ -502,7 +505,8 @@ pub(crate) async fn cancel(hub: &HubState, account: &str, id: &str) -> Result<Op
         result: None,
         error: Some(ErrorBody::new(ErrorCode::Invalid, "cancelled before it was sent")),
     };
-    match hub.store.finish_command(id, &[CommandState::Queued], &finish, now_ms()).await {
+    let finished = hub.store.finish_command(id, &[CommandState::Queued], &finish, now_ms());
+    match hub.metrics.time(StoreOp::finish_command, finished).await {
         Ok(Some(record)) => {
             announce(hub, &record);
             Ok(Some(record))

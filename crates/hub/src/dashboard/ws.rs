@@ -187,6 +187,7 @@ async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
 }
 
 async fn serve(hub: Arc<HubState>, caller: Caller, mut socket: WebSocket) {
+    let _open = crate::state::OpenConnection::count(&hub.stats.dashboards_connected);
     // Subscribe before reading the state, so nothing between the two is missed.
     let mut events = hub.events.subscribe();
     let mut feed = Feed { hub: hub.clone(), account: caller.account_id, token: caller.token_id, mine: HashSet::new() };

@@ -11,6 +11,7 @@ mod sync;
 use crate::auth::{self, TokenKind};
 use crate::error::ApiError;
 use crate::events::HubEvent;
+use crate::metrics::StoreOp;
 use crate::router::{Outgoing, MAILBOX};
 use crate::store::Principal;
 use crate::{now_ms, HubState};
@@ -194,7 +195,8 @@ async fn serve(hub: Arc<HubState>, principal: Principal, mut socket: WebSocket) 
             }
         }
     }
-    let connected = match hub.store.machine_connected(&principal, &hello.machine, &hello.projects, now_ms()).await {
+    let connecting = hub.store.machine_connected(&principal, &hello.machine, &hello.projects, now_ms());
+    let connected = match hub.metrics.time(StoreOp::machine_connected, connecting).await {
         Ok(connected) => connected,
         Err(crate::HubError::MachineTaken(_)) => return reject(&mut socket, &hub, token_taken()).await,
         Err(err) => {

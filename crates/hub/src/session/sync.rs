@@ -8,6 +8,7 @@
 
 use super::{Fatal, Session};
 use crate::events::HubEvent;
+use crate::metrics::StoreOp;
 use crate::store::{FileChange, FileRow};
 use specbridge_protocol::{
     content_hash, project_digest, Ack, Digest, FileDelete, FileUpsert, ManifestEntry, Message, ProjectRef, Want,
@@ -280,7 +281,8 @@ impl Session {
         let changes = std::mem::take(&mut self.sync.pending);
         let seq = self.sync.pending_seq.max(self.sync.stored_seq);
         let touched = changed_paths(&changes);
-        self.hub.store.apply_changes(&self.machine, changes, seq).await?;
+        let applied = self.hub.store.apply_changes(&self.machine, changes, seq);
+        self.hub.metrics.time(StoreOp::apply_changes, applied).await?;
         self.stored(touched);
         self.sync.stored_seq = seq;
         Ok(())

@@ -120,6 +120,15 @@ pub enum Inserted {
     Existing(CommandRecord),
 }
 
+/// Unfinished commands over every account ([`CommandStore::queue_depth`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Accepted, not sent yet.
+    pub queued: u64,
+    /// Sent, answer not known yet.
+    pub sent: u64,
+}
+
 /// How a command's fate is recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
@@ -161,6 +170,9 @@ pub trait CommandStore: Send + Sync {
     ) -> BoxFuture<'a, StoreResult<Option<CommandRecord>>>;
     /// The account's pending (`queued` and `sent`) commands, oldest first.
     fn pending_commands(&self, account_id: &str) -> BoxFuture<'_, StoreResult<Vec<CommandRecord>>>;
+    /// How many commands wait (`queued`) and how many are out with a bridge
+    /// (`sent`), over every account: the queue depth `/metrics` reports.
+    fn queue_depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>>;
     /// Marks every `queued` command past its deadline `expired` and returns them.
     fn expire_commands(&self, now_ms: i64) -> BoxFuture<'_, StoreResult<Vec<CommandRecord>>>;
     /// Forgets finished commands older than `before_ms`; returns how many.

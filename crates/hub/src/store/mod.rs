@@ -4,15 +4,18 @@
 //!
 //! The store knows rows, not protocols: it never sees a frame or a socket.
 
+mod accounts;
 mod commands;
 mod migrate;
 mod sqlite;
+mod sqlite_accounts;
 mod sqlite_commands;
 mod sqlite_tokens;
 mod tokens;
 
+pub use accounts::{AccountInfo, AccountStore, UserInfo, DEFAULT_ACCOUNT};
 pub(crate) use commands::expired_in_queue;
-pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand};
+pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand, QueueDepth};
 pub use sqlite::SqliteStore;
 pub use tokens::{RevokedToken, TokenStore};
 
@@ -33,6 +36,10 @@ pub type StoredFile = (FileRow, Vec<u8>);
 pub struct TokenInfo {
     /// Token id.
     pub id: String,
+    /// The account it belongs to.
+    pub account_id: String,
+    /// The user a user token belongs to (none for tokens made before users existed).
+    pub user_id: Option<String>,
     /// Name given at creation.
     pub name: String,
     /// What it may be used for.
@@ -137,7 +144,7 @@ pub enum FileChange {
 
 /// Everything the hub persists. Methods return boxed futures so the trait is
 /// object-safe and the hub can hold an `Arc<dyn Store>`.
-pub trait Store: TokenStore + CommandStore + Send + Sync + 'static {
+pub trait Store: TokenStore + AccountStore + CommandStore + Send + Sync + 'static {
     /// Records a connected machine for the token that speaks for it and
     /// replaces its project list (dropping the files of projects no longer
     /// listed). The machine keeps its account and owner; its name stays

@@ -3,7 +3,7 @@
 
 use super::{Connected, FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult};
 use crate::health::StoreHealth;
-use crate::now_ms;
+use crate::{now_ms, HubError};
 use futures_util::future::BoxFuture;
 use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The one account a single-user hub has; multi-account comes with the dashboard login.
-pub(crate) const DEFAULT_ACCOUNT: &str = "default";
+pub(crate) use super::accounts::DEFAULT_ACCOUNT;
 
 /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at
 /// once, waiting up to the busy timeout. A deferred `BEGIN` that reads first
@@ -44,33 +44,55 @@ impl SqliteStore {
             // loss can drop the last commits, which the bridge's outbox resends.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            // A commit that fails for want of space is rolled back by SQLite
-            // itself; sqlx's own rollback then fails, and it goes on counting a
-            // transaction that is gone. Its next "transaction" on that
-            // connection is a SAVEPOINT that never ends and holds the write
-            // lock, so every other writer waited 5 s and failed, even after
-            // space came back. Such a connection is closed when it is released.
-            .after_release(|conn, _meta| {
-                Box::pin(async move {
-                    if conn.is_in_transaction() {
-                        // A rollback queued by a dropped transaction runs first.
-                        conn.ping().await?;
-                    }
-                    Ok(!conn.is_in_transaction())
+        // Two processes creating the same new database at once (a hub
+        // starting and `token create` beside it) can meet SQLITE_BUSY where
+        // no busy handler runs (switching a new file to WAL): try again for a
+        // while, since the other open will be done in a moment.
+        let mut attempts = 0;
+        loop {
+            match Self::connect(options.clone()).await {
+                Err(HubError::Database(sqlx::Error::Database(e)))
+                    if e.code().as_deref() == Some("5") && attempts < 50 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Connects, migrates and makes sure the default account exists.
+    fn connect(options: SqliteConnectOptions) -> BoxFuture<'static, StoreResult<Self>> {
+        Box::pin(async move {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                // A commit that fails for want of space is rolled back by SQLite
+                // itself; sqlx's own rollback then fails, and it goes on counting a
+                // transaction that is gone. Its next "transaction" on that
+                // connection is a SAVEPOINT that never ends and holds the write
+                // lock, so every other writer waited 5 s and failed, even after
+                // space came back. Such a connection is closed when it is released.
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        if conn.is_in_transaction() {
+                            // A rollback queued by a dropped transaction runs first.
+                            conn.ping().await?;
+                        }
+                        Ok(!conn.is_in_transaction())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await?;
-        super::migrate::sqlite(&pool).await?;
-        sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
-            .bind(DEFAULT_ACCOUNT)
-            .bind("Default")
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-        Ok(Self { pool, health: Arc::default() })
+                .connect_with(options)
+                .await?;
+            super::migrate::sqlite(&pool).await?;
+            sqlx::query("INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)")
+                .bind(DEFAULT_ACCOUNT)
+                .bind("Default")
+                .bind(now_ms())
+                .execute(&pool)
+                .await?;
+            Ok(Self { pool, health: Arc::default() })
+        })
     }
 
     /// The health record `/healthz` reads (shared with the hub).
@@ -456,6 +478,27 @@ mod tests {
     use crate::auth::TokenKind;
     use crate::store::TokenStore as _;
 
+    /// Regression: a hub starting and `token create` beside it on a new data
+    /// folder both ran migration 0003 ("duplicate column name: token_id").
+    #[tokio::test]
+    async fn two_stores_opening_a_new_data_folder_at_once_migrate_it_once() {
+        for _ in 0..5 {
+            let dir = tempfile::TempDir::new().unwrap();
+            let (a, b, c) = tokio::join!(
+                SqliteStore::open(dir.path()),
+                SqliteStore::open(dir.path()),
+                SqliteStore::open(dir.path())
+            );
+            let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+            let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&a.pool).await.unwrap();
+            assert_eq!(version, 4);
+            a.create_token(DEFAULT_ACCOUNT, TokenKind::User, "works").await.unwrap();
+            for store in [a, b, c] {
+                store.close().await;
+            }
+        }
+    }
+
     fn machine(id: &str) -> MachineInfo {
         MachineInfo {
             id: id.into(),
@@ -472,7 +515,7 @@ mod tests {
 
     /// A machine token, bound to `machine` at its first use.
     async fn principal(store: &SqliteStore, machine: &str) -> Principal {
-        let token = store.create_token(TokenKind::Machine, machine).await.unwrap();
+        let token = store.create_token(DEFAULT_ACCOUNT, TokenKind::Machine, machine).await.unwrap();
         assert!(store.bind_token(&token.id, machine).await.unwrap());
         store.authenticate(token.secret.expose(), TokenKind::Machine).await.unwrap().unwrap()
     }
@@ -486,14 +529,14 @@ mod tests {
         let owner = principal(&store, "m1").await;
         assert_eq!(owner.machine_id.as_deref(), Some("m1"));
         store.machine_connected(&owner, &machine("m1"), &[], 1).await.unwrap();
-        let thief = store.create_token(TokenKind::Machine, "ci").await.unwrap();
+        let thief = store.create_token(DEFAULT_ACCOUNT, TokenKind::Machine, "ci").await.unwrap();
         assert!(!store.bind_token(&thief.id, "m1").await.unwrap(), "a known machine id is not for the taking");
         let thief = store.authenticate(thief.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
         let taken = store.machine_connected(&thief, &machine("m1"), &[], 2).await;
         assert!(matches!(taken, Err(crate::HubError::MachineTaken(_))), "{taken:?}");
         assert!(!store.bind_token("tok_missing", "m9").await.unwrap());
         // Re-pairing is explicit: a new token for the machine, the old one revoked.
-        let repaired = store.create_machine_token("m1 again", "m1").await.unwrap();
+        let repaired = store.create_machine_token(DEFAULT_ACCOUNT, "m1 again", "m1").await.unwrap();
         assert!(!store.token_live(&owner.token_id).await.unwrap());
         let new = store.authenticate(repaired.secret.expose(), TokenKind::Machine).await.unwrap().unwrap();
         assert_eq!(new.machine_id.as_deref(), Some("m1"));

@@ -2,7 +2,7 @@
 //! Every state change is one conditional `UPDATE`, so two tasks racing on a
 //! command (a worker sending it, a caller giving up on it) cannot both win.
 
-use super::commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand};
+use super::commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand, QueueDepth};
 use super::{SqliteStore, StoreResult};
 use futures_util::future::BoxFuture;
 use sqlx::sqlite::SqliteRow;
@@ -164,6 +164,18 @@ impl CommandStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
             Ok(rows.iter().map(record).collect())
+        })
+    }
+
+    fn queue_depth(&self) -> BoxFuture<'_, StoreResult<QueueDepth>> {
+        Box::pin(async move {
+            let (queued, sent): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state = 'sent'), 0)
+                 FROM commands WHERE state IN ('queued', 'sent')",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(QueueDepth { queued: queued.max(0) as u64, sent: sent.max(0) as u64 })
         })
     }
 

@@ -5,7 +5,7 @@ use super::tokens::{RevokedToken, TokenStore};
 use super::{Principal, SqliteStore, StoreResult, TokenInfo};
 use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
 use crate::now_ms;
-use crate::store::sqlite::DEFAULT_ACCOUNT;
+use crate::HubError;
 use futures_util::future::BoxFuture;
 use sqlx::Row as _;
 
@@ -13,36 +13,65 @@ fn new_token_id() -> String {
     format!("tok_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// `Err(NoSuchAccount)` unless the account exists (inside the write).
+async fn known_account(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, account_id: &str) -> StoreResult<()> {
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?").bind(account_id).fetch_optional(&mut **tx).await?;
+    match known {
+        Some(_) => Ok(()),
+        None => Err(HubError::NoSuchAccount(account_id.to_owned())),
+    }
+}
+
 impl TokenStore for SqliteStore {
-    fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>> {
-        let name = name.to_owned();
+    fn create_token<'a>(
+        &'a self,
+        account_id: &'a str,
+        kind: TokenKind,
+        name: &'a str,
+    ) -> BoxFuture<'a, StoreResult<IssuedToken>> {
         Box::pin(async move {
             let secret = generate_secret();
             let id = new_token_id();
+            let mut tx = super::sqlite::begin_write(&self.pool).await?;
+            known_account(&mut tx, account_id).await?;
             sqlx::query("INSERT INTO tokens (id, account_id, kind, name, hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(&id)
-                .bind(DEFAULT_ACCOUNT)
+                .bind(account_id)
                 .bind(kind.as_str())
-                .bind(&name)
+                .bind(name)
                 .bind(hash_secret(secret.expose()))
                 .bind(now_ms())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
             Ok(IssuedToken { id, secret })
         })
     }
 
-    fn create_machine_token(&self, name: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<IssuedToken>> {
-        let (name, machine_id) = (name.to_owned(), machine_id.to_owned());
+    fn create_machine_token<'a>(
+        &'a self,
+        account_id: &'a str,
+        name: &'a str,
+        machine_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<IssuedToken>> {
         Box::pin(async move {
             let secret = generate_secret();
             let id = new_token_id();
             let now = now_ms();
             let mut tx = super::sqlite::begin_write(&self.pool).await?;
+            known_account(&mut tx, account_id).await?;
+            let owner: Option<String> = sqlx::query_scalar("SELECT account_id FROM machines WHERE id = ?")
+                .bind(machine_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if owner.is_some_and(|owner| owner != account_id) {
+                return Err(HubError::MachineTaken(machine_id.to_owned()));
+            }
             // Re-pairing: the machine's old tokens stop working in the same transaction.
             sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE machine_id = ? AND revoked_ms IS NULL")
                 .bind(now)
-                .bind(&machine_id)
+                .bind(machine_id)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
@@ -50,16 +79,16 @@ impl TokenStore for SqliteStore {
                  VALUES (?, ?, 'machine', ?, ?, ?, ?)",
             )
             .bind(&id)
-            .bind(DEFAULT_ACCOUNT)
-            .bind(&name)
+            .bind(account_id)
+            .bind(name)
             .bind(hash_secret(secret.expose()))
-            .bind(&machine_id)
+            .bind(machine_id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE machines SET token_id = ? WHERE id = ?")
                 .bind(&id)
-                .bind(&machine_id)
+                .bind(machine_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -70,7 +99,8 @@ impl TokenStore for SqliteStore {
     fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>> {
         Box::pin(async move {
             let rows = sqlx::query(
-                "SELECT id, name, kind, machine_id, created_ms, last_used_ms, revoked_ms FROM tokens ORDER BY created_ms",
+                "SELECT id, account_id, user_id, name, kind, machine_id, created_ms, last_used_ms, revoked_ms
+                 FROM tokens ORDER BY created_ms",
             )
             .fetch_all(&self.pool)
             .await?;
@@ -78,6 +108,8 @@ impl TokenStore for SqliteStore {
                 .iter()
                 .map(|r| TokenInfo {
                     id: r.get("id"),
+                    account_id: r.get("account_id"),
+                    user_id: r.get("user_id"),
                     name: r.get("name"),
                     kind: TokenKind::parse(r.get("kind")).unwrap_or(TokenKind::User),
                     machine_id: r.get("machine_id"),

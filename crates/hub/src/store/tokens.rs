@@ -21,12 +21,25 @@ pub struct RevokedToken {
 
 /// The token part of the store.
 pub trait TokenStore: Send + Sync {
-    /// Creates a token of `kind` in the default account (machine tokens bind
-    /// to the machine whose `hello` first uses them).
-    fn create_token(&self, kind: TokenKind, name: &str) -> BoxFuture<'_, StoreResult<IssuedToken>>;
+    /// Creates a token of `kind` in `account_id` (machine tokens bind to the
+    /// machine whose `hello` first uses them). `Err(NoSuchAccount)` for an
+    /// unknown account.
+    fn create_token<'a>(
+        &'a self,
+        account_id: &'a str,
+        kind: TokenKind,
+        name: &'a str,
+    ) -> BoxFuture<'a, StoreResult<IssuedToken>>;
     /// Creates a machine token bound to `machine_id` from the start, and
     /// revokes every other token of that machine: pairing, and re-pairing.
-    fn create_machine_token(&self, name: &str, machine_id: &str) -> BoxFuture<'_, StoreResult<IssuedToken>>;
+    /// A machine of another account is `Err(MachineTaken)`: re-pairing never
+    /// moves a machine between accounts.
+    fn create_machine_token<'a>(
+        &'a self,
+        account_id: &'a str,
+        name: &'a str,
+        machine_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<IssuedToken>>;
     /// Lists tokens.
     fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>>;
     /// Revokes a token; false if no such live token.

@@ -66,7 +66,7 @@ async fn tokens_can_be_managed_beside_a_running_hub() {
     let hub = hub(dir.path(), |_| {}).await;
     // A second handle on the same hub.db, as `specbridge-hub token …` opens it.
     let admin = specbridge_hub::open_store(dir.path()).await.unwrap();
-    let token = admin.create_token(TokenKind::Machine, "ci-box").await.unwrap();
+    let token = admin.create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::Machine, "ci-box").await.unwrap();
     assert!(token.secret.expose().starts_with("sbt_") && token.secret.expose().len() == 47);
     assert!(!format!("{token:?}").contains(token.secret.expose()), "Debug must redact the secret");
 

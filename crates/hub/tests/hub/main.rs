@@ -3,11 +3,13 @@
 //! tests pin the hub's side of it independently of the bridge engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns; a panic is a failed test
 
+mod accounts;
 mod auth;
 mod commands;
 mod dashboard;
 mod hostile;
 mod lifecycle;
+mod ops;
 mod routing;
 mod support;
 mod sync;

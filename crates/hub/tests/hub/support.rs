@@ -254,12 +254,22 @@ impl HubProcess {
         Self::spawn(data, std::fs::File::create(log).unwrap().into()).await
     }
 
+    /// Like [`HubProcess::start_logged`], with more arguments for `serve`.
+    pub(crate) async fn start_with(data: &Path, log: &Path, serve_args: &[&str]) -> Self {
+        Self::spawn_with(data, std::fs::File::create(log).unwrap().into(), serve_args).await
+    }
+
     async fn spawn(data: &Path, stderr: std::process::Stdio) -> Self {
+        Self::spawn_with(data, stderr, &[]).await
+    }
+
+    async fn spawn_with(data: &Path, stderr: std::process::Stdio, serve_args: &[&str]) -> Self {
         let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_specbridge-hub"))
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", &addr.to_string()])
+            .args(serve_args)
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -271,6 +281,26 @@ impl HubProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         process
+    }
+
+    /// SIGTERM, as a service manager stops it.
+    pub(crate) fn terminate(&self) {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to end by itself; `None` if it is still running at `within`.
+    pub(crate) async fn exit_status(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILL: no shutdown, no flush.

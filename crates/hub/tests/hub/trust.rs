@@ -163,7 +163,7 @@ async fn repairing_a_machine_revokes_its_old_token() {
     let hub = hub(dir.path(), |_| {}).await;
     let old = hub.issue_token(TokenKind::Machine, "m1").await.unwrap();
     let (mut ws, _) = connect_with(&hub, old.secret.expose(), "m1").await;
-    let new = hub.store().create_machine_token("m1 again", "m1").await.unwrap();
+    let new = hub.store().create_machine_token(specbridge_hub::DEFAULT_ACCOUNT, "m1 again", "m1").await.unwrap();
     assert_eq!(closed_with(&mut ws).await, 4001);
     let (_ws, welcome) = connect_with(&hub, new.secret.expose(), "m1").await;
     assert!(!welcome.session.is_empty());
