@@ -29,7 +29,7 @@ if [ "${1:-}" = "--in-session" ]; then
 fi
 
 [ "$(id -u)" = 0 ] || { echo "package: dpkg -i needs root (CI runs as root); skipping" >&2; exit 0; }
-[ -x target/debug/specbridge-tray ] || { echo "package: run scripts/test-tray.sh first" >&2; exit 1; }
+[ -x target/debug/specbridge-tray ] && [ -x target/debug/specbridge-tray-host ] || { echo "package: run scripts/test-tray.sh first" >&2; exit 1; }
 export PATH="$root/target/tools/bin:$PATH"
 
 work="$(mktemp -d)"
@@ -55,14 +55,18 @@ fi
 
 # 1. Bundle. The debug binary keeps CI fast; a release build bundles the same way.
 rm -rf target/debug/bundle/deb target/debug/bundle/rpm
-npx tauri bundle --debug --bundles deb,rpm --ci >"$work/bundle.log" 2>&1 || { cat "$work/bundle.log" >&2; fail "tauri bundle failed"; }
+# The tray process's binary ships beside the app's (tauri.conf.json names the
+# release one; this bundle takes the debug build's).
+host_files='{ "/usr/bin/specbridge-tray-host": "../target/debug/specbridge-tray-host" }'
+npx tauri bundle --debug --bundles deb,rpm --ci \
+  --config "{\"bundle\":{\"linux\":{\"deb\":{\"files\":$host_files},\"rpm\":{\"files\":$host_files}}}}" >"$work/bundle.log" 2>&1 || { cat "$work/bundle.log" >&2; fail "tauri bundle failed"; }
 deb="$(ls target/debug/bundle/deb/specbridge_*_amd64.deb)"
 dpkg-deb -I "$deb" >"$work/info.txt"
 dpkg-deb -c "$deb" >"$work/files.txt"
 for dep in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1; do
   grep -q "Depends:.*$dep" "$work/info.txt" || fail "Depends lacks $dep: $(grep Depends "$work/info.txt")"
 done
-for f in usr/bin/specbridge-tray usr/share/applications/specbridge.desktop \
+for f in usr/bin/specbridge-tray usr/bin/specbridge-tray-host usr/share/applications/specbridge.desktop \
   usr/share/icons/hicolor/32x32/apps/specbridge-tray.png usr/share/icons/hicolor/128x128/apps/specbridge-tray.png; do
   grep -Eq " (\./)?$f\$" "$work/files.txt" || fail "$f is not in the package"
 done

@@ -14,7 +14,7 @@ npm run build --workspace ui
 # 2. The app and its tests (built once, with the test feature unified in, so the
 #    e2e binary is the one `cargo test` built), the hub CLI (to read the
 #    embedded hub from outside), and tauri-driver.
-cargo test --locked -p specbridge-tray --no-run
+cargo test --locked -p specbridge-tray -p specbridge-tray-host --no-run
 cargo build --locked -p specbridge-hub
 tools="$PWD/target/tools"
 if [ ! -x "$tools/bin/tauri-driver" ]; then
@@ -30,9 +30,9 @@ export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HO
 keyring_home=$(mktemp -d)
 trap 'rm -rf "$keyring_home"' EXIT
 HOME="$keyring_home" SPECBRIDGE_TEST_KEYCHAIN=1 dbus-run-session -- ./scripts/with-keyring.sh \
-  cargo test --locked -p specbridge-tray --test pairing the_token_sits_in_the_keychain -- --nocapture
+  cargo test --locked -p specbridge-tray-host --test pairing the_token_sits_in_the_keychain -- --nocapture
 env -u DBUS_SESSION_BUS_ADDRESS SPECBRIDGE_TEST_KEYCHAIN=absent \
-  cargo test --locked -p specbridge-tray --test pairing the_token_sits_in_the_keychain -- --nocapture
+  cargo test --locked -p specbridge-tray-host --test pairing the_token_sits_in_the_keychain -- --nocapture
 
 # 4. End to end: onboarding in the real window over WebDriver, a real hub, a real folder.
 HOME="$keyring_home" xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- ./scripts/with-keyring.sh \

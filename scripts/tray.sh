@@ -11,4 +11,7 @@ if [ ! -d node_modules/@tauri-apps/api ]; then
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --workspace ui; else npm install --no-audit --no-fund --workspace ui; fi
 fi
 npm run build --workspace ui
+# The tray process's own binary, which specbridge-tray execs (without it the
+# tray runs in-process, with WebKit's libraries mapped).
+cargo build --locked -p specbridge-tray-host "$@"
 exec cargo run --locked -p specbridge-tray "$@"

@@ -1,309 +1,180 @@
-//! The typed commands the UI calls (ui/src/api.ts mirrors them). Each returns
-//! the new [`Snapshot`] or a typed [`AppError`]; none holds logic of its own
-//! beyond calling the controller and refreshing the tray.
+//! The typed commands the UI calls (ui/src/api.ts mirrors them). Each is a
+//! [`Request`] forwarded to the tray process over the local socket; the
+//! answer is the new snapshot (or the command's value) or the tray's typed
+//! error `{code, message, hint?, details?}`, carried through unchanged.
+//! Only the folder picker and the updater run here, where Tauri is.
 
-use crate::controller::{Controller, FolderInfo};
-use crate::error::{AppError, AppResult};
-use crate::remote::HubClient;
-use crate::view::Snapshot;
-use crate::AppState;
+use crate::Tray;
+use serde_json::Value;
 use specbridge_bridge::VaultChoice;
-use std::path::{Path, PathBuf};
+use specbridge_tray_host::actor::Request;
+use specbridge_tray_host::error::AppError;
+use specbridge_tray_host::ipc::WireError;
+use std::path::PathBuf;
 use tauri::{AppHandle, Manager, Runtime, State};
 
-/// Refreshes the tray and the UI, and returns the snapshot.
-async fn done<R: Runtime>(app: &AppHandle<R>) -> AppResult<Snapshot> {
-    crate::refresh(app).await.ok_or_else(|| AppError::internal("the app state is not loaded"))
+/// What a command returns.
+pub type CommandResult<T = Value> = Result<T, WireError>;
+
+async fn call(tray: &State<'_, Tray>, request: Request) -> CommandResult {
+    tray.client.call(request).await
 }
 
 /// The current snapshot.
 #[tauri::command]
-pub async fn get_snapshot(state: State<'_, AppState>) -> AppResult<Snapshot> {
-    Ok(state.ctl.lock().await.snapshot())
+pub async fn get_snapshot(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::GetSnapshot).await
 }
 
 /// "Use this computer as the hub".
 #[tauri::command]
-pub async fn use_this_computer<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppResult<Snapshot> {
-    state.ctl.lock().await.use_this_computer().await?;
-    done(&app).await
+pub async fn use_this_computer(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::UseThisComputer).await
 }
 
-/// Starts a device-code pairing and polls the hub in the background.
+/// Starts a device-code pairing; the tray polls the hub.
 #[tauri::command]
-pub async fn pair_start<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    hub_url: String,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.pair_start(&hub_url).await?;
-    let poller = app.clone();
-    tauri::async_runtime::spawn(async move { poll_pairing(poller).await });
-    done(&app).await
-}
-
-/// Polls until the pairing is approved, expires or is cancelled.
-async fn poll_pairing<R: Runtime>(app: AppHandle<R>) {
-    loop {
-        let Some(state) = app.try_state::<AppState>() else { return };
-        let Some((url, code, interval)) = state.ctl.lock().await.pairing_poll_target() else { return };
-        tokio::time::sleep(interval).await;
-        let client = HubClient::new(&url);
-        let device_code = code.clone();
-        let answer = crate::controller::blocking(move || client.pair_poll(device_code.expose())).await;
-        let over = state.ctl.lock().await.finish_pairing(&code, answer).await;
-        if over {
-            crate::refresh(&app).await;
-            return;
-        }
-    }
+pub async fn pair_start(tray: State<'_, Tray>, hub_url: String) -> CommandResult {
+    call(&tray, Request::PairStart { hub_url }).await
 }
 
 /// Stops waiting for a pairing.
 #[tauri::command]
-pub async fn pair_cancel<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppResult<Snapshot> {
-    state.ctl.lock().await.cancel_pairing();
-    done(&app).await
+pub async fn pair_cancel(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::PairCancel).await
 }
 
 /// Paste-a-token fallback.
 #[tauri::command]
-pub async fn pair_with_token<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    hub_url: String,
-    token: String,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.pair_with_token(&hub_url, &token).await?;
-    done(&app).await
+pub async fn pair_with_token(tray: State<'_, Tray>, hub_url: String, token: String) -> CommandResult {
+    call(&tray, Request::PairWithToken { hub_url, token }).await
 }
 
-/// What Unpair did.
-#[derive(Debug, serde::Serialize)]
-pub struct Unpaired {
-    /// Set when the hub could not be told (the token is deleted locally anyway).
-    pub warning: Option<String>,
-    /// The state afterwards.
-    pub snapshot: Snapshot,
-}
-
-/// Unpair: revoke at the hub, delete from the vault.
+/// Unpair: revoke at the hub, delete from the vault; `{warning, snapshot}`.
 #[tauri::command]
-pub async fn unpair<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppResult<Unpaired> {
-    let warning = state.ctl.lock().await.unpair().await?;
-    Ok(Unpaired { warning, snapshot: done(&app).await? })
+pub async fn unpair(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::Unpair).await
 }
 
 /// Moves the token to another vault (the explicit headless fallback).
 #[tauri::command]
-pub async fn set_vault<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    vault: VaultChoice,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.set_vault(vault).await?;
-    done(&app).await
+pub async fn set_vault(tray: State<'_, Tray>, vault: VaultChoice) -> CommandResult {
+    call(&tray, Request::SetVault { vault }).await
 }
 
 /// Renames this machine.
 #[tauri::command]
-pub async fn rename_machine<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    name: String,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.rename_machine(&name).await?;
-    done(&app).await
+pub async fn rename_machine(tray: State<'_, Tray>, name: String) -> CommandResult {
+    call(&tray, Request::RenameMachine { name }).await
 }
 
-/// The native folder picker; `None` when cancelled.
+/// The native folder picker; null when cancelled, else the folder's info.
 #[tauri::command]
-pub async fn pick_folder<R: Runtime>(app: AppHandle<R>) -> AppResult<Option<FolderInfo>> {
+pub async fn pick_folder<R: Runtime>(app: AppHandle<R>, tray: State<'_, Tray>) -> CommandResult {
     use tauri_plugin_dialog::DialogExt as _;
+    let desktop = |detail: String| WireError::from(AppError::Desktop { what: "folder picker", detail });
     if app.try_state::<tauri_plugin_dialog::Dialog<R>>().is_none() {
-        return Err(AppError::Desktop { what: "folder picker", detail: "the dialog plugin is not loaded".into() });
+        return Err(desktop("the dialog plugin is not loaded".into()));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog().file().set_title("Choose a project folder").pick_folder(move |picked| {
         let _ = tx.send(picked);
     });
-    let picked = rx.await.map_err(AppError::internal)?;
+    let picked = rx.await.map_err(|e| WireError::from(AppError::internal(e)))?;
     match picked.map(|p| p.into_path()) {
-        None => Ok(None),
-        Some(Ok(path)) => Controller::inspect_folder(&path).map(Some),
-        Some(Err(e)) => Err(AppError::Desktop { what: "folder picker", detail: e.to_string() }),
+        None => Ok(Value::Null),
+        Some(Ok(path)) => call(&tray, Request::InspectFolder { path }).await,
+        Some(Err(e)) => Err(desktop(e.to_string())),
     }
 }
 
 /// A folder's detected layout, before adding it.
 #[tauri::command]
-pub async fn inspect_folder(path: PathBuf) -> AppResult<FolderInfo> {
-    Controller::inspect_folder(&path)
+pub async fn inspect_folder(tray: State<'_, Tray>, path: PathBuf) -> CommandResult {
+    call(&tray, Request::InspectFolder { path }).await
 }
 
 /// Shares a folder.
 #[tauri::command]
-pub async fn add_project<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    path: PathBuf,
-    read_only: bool,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.add_project(&path, read_only).await?;
-    done(&app).await
+pub async fn add_project(tray: State<'_, Tray>, path: PathBuf, read_only: bool) -> CommandResult {
+    call(&tray, Request::AddProject { path, read_only }).await
 }
 
 /// Stops sharing a folder.
 #[tauri::command]
-pub async fn remove_project<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    id: String,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.remove_project(&id).await?;
-    done(&app).await
+pub async fn remove_project(tray: State<'_, Tray>, id: String) -> CommandResult {
+    call(&tray, Request::RemoveProject { id }).await
 }
 
 /// The read-only switch.
 #[tauri::command]
-pub async fn set_read_only<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    id: String,
-    read_only: bool,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.set_read_only(&id, read_only).await?;
-    done(&app).await
+pub async fn set_read_only(tray: State<'_, Tray>, id: String, read_only: bool) -> CommandResult {
+    call(&tray, Request::SetReadOnly { id, read_only }).await
 }
 
 /// Pauses or resumes one project.
 #[tauri::command]
-pub async fn set_project_paused<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    id: String,
-    paused: bool,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.set_project_paused(&id, paused).await?;
-    done(&app).await
+pub async fn set_project_paused(tray: State<'_, Tray>, id: String, paused: bool) -> CommandResult {
+    call(&tray, Request::SetProjectPaused { id, paused }).await
 }
 
 /// Pause all / Resume all.
 #[tauri::command]
-pub async fn set_paused_all<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    paused: bool,
-) -> AppResult<Snapshot> {
-    state.ctl.lock().await.set_paused_all(paused).await?;
-    done(&app).await
+pub async fn set_paused_all(tray: State<'_, Tray>, paused: bool) -> CommandResult {
+    call(&tray, Request::SetPausedAll { paused }).await
 }
 
 /// Retry now.
 #[tauri::command]
-pub async fn retry_now<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppResult<Snapshot> {
-    state.ctl.lock().await.reconnect_now();
-    done(&app).await
+pub async fn retry_now(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::RetryNow).await
 }
 
 /// Onboarding done.
 #[tauri::command]
-pub async fn finish_onboarding<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppResult<Snapshot> {
-    state.ctl.lock().await.finish_onboarding()?;
-    done(&app).await
+pub async fn finish_onboarding(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::FinishOnboarding).await
 }
 
 /// The user looked at recent activity.
 #[tauri::command]
-pub async fn mark_activity_seen<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppResult<Snapshot> {
-    state.ctl.lock().await.mark_activity_seen();
-    done(&app).await
+pub async fn mark_activity_seen(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::MarkActivitySeen).await
 }
 
-/// Opens the hub's dashboard in the browser.
+/// Opens the hub's dashboard in the browser (the tray process opens it).
 #[tauri::command]
-pub async fn open_dashboard(state: State<'_, AppState>) -> AppResult<()> {
-    let url = state.ctl.lock().await.dashboard_url().ok_or(AppError::NotPaired)?;
-    open_url(&url)
+pub async fn open_dashboard(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::OpenDashboard).await
 }
 
 /// Opens a project's folder in the file manager.
 #[tauri::command]
-pub async fn open_folder(state: State<'_, AppState>, id: String) -> AppResult<()> {
-    let path = state.ctl.lock().await.project_path(&id)?;
-    open_path(&path)
-}
-
-/// Asks the hub for a newer signed release; its version, or null.
-#[tauri::command]
-pub async fn check_update<R: Runtime>(app: AppHandle<R>) -> AppResult<Option<String>> {
-    crate::update::check(&app).await
-}
-
-/// Installs the release the last check found and restarts into it, once no
-/// command from the hub is running.
-#[tauri::command]
-pub async fn install_update<R: Runtime>(app: AppHandle<R>) -> AppResult<()> {
-    crate::update::install(&app).await
+pub async fn open_folder(tray: State<'_, Tray>, id: String) -> CommandResult {
+    call(&tray, Request::OpenFolder { id }).await
 }
 
 /// Whether the app starts at login.
 #[tauri::command]
-pub async fn get_autostart<R: Runtime>(app: AppHandle<R>) -> AppResult<bool> {
-    Ok(autostart_enabled(&app))
+pub async fn get_autostart(tray: State<'_, Tray>) -> CommandResult {
+    call(&tray, Request::GetAutostart).await
 }
 
-/// Turns start-at-login on or off.
+/// Turns start-at-login on or off; the new state.
 #[tauri::command]
-pub async fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> AppResult<bool> {
-    set_autostart_inner(&app, enabled)?;
-    crate::refresh(&app).await;
-    Ok(autostart_enabled(&app))
+pub async fn set_autostart(tray: State<'_, Tray>, enabled: bool) -> CommandResult {
+    call(&tray, Request::SetAutostart { enabled }).await
 }
 
-/// Whether start-at-login is on: on Linux our own desktop entry in the managed
-/// [`crate::install::LinuxAutostart`] folder, elsewhere the autostart plugin.
-pub(crate) fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        app.try_state::<crate::install::LinuxAutostart>().is_some_and(|a| a.is_enabled())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().and_then(|m| m.is_enabled().ok()).unwrap_or(false)
-    }
+/// Asks the hub for a newer signed release; its version, or null.
+#[tauri::command]
+pub async fn check_update<R: Runtime>(app: AppHandle<R>) -> CommandResult<Option<String>> {
+    crate::update::check(&app).await
 }
 
-pub(crate) fn set_autostart_inner<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> AppResult<()> {
-    #[cfg(target_os = "linux")]
-    {
-        let autostart = app.try_state::<crate::install::LinuxAutostart>().ok_or_else(|| AppError::Desktop {
-            what: "start at login",
-            detail: "no login item folder is set up".into(),
-        })?;
-        if enabled {
-            autostart.enable(&crate::install::login_command()?)
-        } else {
-            autostart.disable()
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let desktop = |detail: String| AppError::Desktop { what: "start at login", detail };
-        let manager = app
-            .try_state::<tauri_plugin_autostart::AutoLaunchManager>()
-            .ok_or_else(|| desktop("the autostart plugin is not loaded".into()))?;
-        let result = if enabled { manager.enable() } else { manager.disable() };
-        result.map_err(|e| desktop(e.to_string()))
-    }
-}
-
-pub(crate) fn open_url(url: &str) -> AppResult<()> {
-    tauri_plugin_opener::open_url(url, None::<&str>)
-        .map_err(|e| AppError::Desktop { what: "opening the browser", detail: e.to_string() })
-}
-
-pub(crate) fn open_path(path: &Path) -> AppResult<()> {
-    tauri_plugin_opener::open_path(path, None::<&str>)
-        .map_err(|e| AppError::Desktop { what: "opening the folder", detail: e.to_string() })
+/// Installs the release the last check found; the tray restarts into it
+/// once no command from the hub is running.
+#[tauri::command]
+pub async fn install_update<R: Runtime>(app: AppHandle<R>) -> CommandResult<()> {
+    crate::update::install(&app).await
 }

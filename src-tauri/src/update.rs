@@ -7,28 +7,34 @@
 //! `plugins.updater.pubkey`), so a hub can withhold updates but cannot push a
 //! build the release key did not sign.
 //!
+//! The plugin needs Tauri, so checks and installs from the window run here,
+//! in the window process; the tray process asks the same endpoint for the
+//! version alone (every six hours and from the tray menu) and verifies
+//! nothing, since it installs nothing.
+//!
 //! Installing waits until no command from the hub is in flight, then stops the
 //! engine (which saves its index and outbox) before the binary is replaced:
 //! a write or a job is never cut off halfway, and nothing queued is lost.
+//! Then the tray process starts the new binary and ends.
 
-use crate::error::{AppError, AppResult};
-use crate::AppState;
+use crate::commands::CommandResult;
+use crate::Tray;
+use specbridge_tray_host::actor::Request;
+use specbridge_tray_host::error::AppError;
+use specbridge_tray_host::ipc::WireError;
 use std::time::Duration;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_updater::{Update, UpdaterExt as _};
 
 /// How long an install waits for running commands (a job may take minutes).
 pub const QUIET_WAIT: Duration = Duration::from_secs(300);
-/// First automatic check after start, then the interval between checks.
-const FIRST_CHECK: Duration = Duration::from_secs(60);
-const CHECK_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 
 /// The update found by the last check, kept for "Install update".
 #[derive(Default)]
 pub struct PendingUpdate(tokio::sync::Mutex<Option<Update>>);
 
 /// The hub's update endpoint, with the plugin's placeholders left in.
-pub fn endpoint(hub_url: &str) -> AppResult<tauri::Url> {
+pub fn endpoint(hub_url: &str) -> Result<tauri::Url, AppError> {
     let url = format!(
         "{}/v1/updates/{{{{target}}}}/{{{{arch}}}}/{{{{current_version}}}}?bundle={{{{bundle_type}}}}",
         hub_url.trim_end_matches('/')
@@ -36,18 +42,23 @@ pub fn endpoint(hub_url: &str) -> AppResult<tauri::Url> {
     url.parse().map_err(|_| AppError::InvalidHubUrl { url: hub_url.to_owned(), reason: "not a URL" })
 }
 
-fn failed(e: tauri_plugin_updater::Error) -> AppError {
-    AppError::Update(e.to_string())
+fn failed(e: tauri_plugin_updater::Error) -> WireError {
+    AppError::Update(e.to_string()).into()
+}
+
+async fn tell<R: Runtime>(app: &AppHandle<R>, request: Request) -> CommandResult {
+    app.state::<Tray>().client.call(request).await
 }
 
 /// Asks the paired hub whether a newer signed release exists. Returns its
-/// version (and remembers the update for [`install`]), or `None`.
-pub async fn check<R: Runtime>(app: &AppHandle<R>) -> AppResult<Option<String>> {
-    let state = app.state::<AppState>();
-    let hub = state.ctl.lock().await.hub_url().ok_or(AppError::NotPaired)?;
+/// version (and remembers the update for [`install`]), or `None`; the tray
+/// shows it in its menu.
+pub async fn check<R: Runtime>(app: &AppHandle<R>) -> CommandResult<Option<String>> {
+    let hub = tell(app, Request::HubUrl).await?;
+    let hub = hub.as_str().ok_or(AppError::NotPaired)?;
     let updater = app
         .updater_builder()
-        .endpoints(vec![endpoint(&hub)?])
+        .endpoints(vec![endpoint(hub)?])
         .map_err(failed)?
         .timeout(Duration::from_secs(30))
         .build()
@@ -55,81 +66,51 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>) -> AppResult<Option<String>> 
     let found = updater.check().await.map_err(failed)?;
     let version = found.as_ref().map(|u| u.version.clone());
     *app.state::<PendingUpdate>().0.lock().await = found;
-    state.ctl.lock().await.set_update_available(version.clone());
-    crate::refresh(app).await;
+    tell(app, Request::SetUpdateAvailable { version: version.clone() }).await?;
     Ok(version)
 }
 
 /// Downloads the pending update and verifies its signature (the plugin
 /// refuses bytes the release key did not sign), leaving it pending. Nothing
 /// is installed.
-pub async fn download<R: Runtime>(app: &AppHandle<R>) -> AppResult<(Update, Vec<u8>)> {
+pub async fn download<R: Runtime>(app: &AppHandle<R>) -> CommandResult<(Update, Vec<u8>)> {
     let pending = app.state::<PendingUpdate>().0.lock().await.clone();
     let update = pending.ok_or(AppError::NoUpdate)?;
     let bytes = update.download(|_, _| {}, || {}).await.map_err(failed)?;
     Ok((update, bytes))
 }
 
-/// Waits (at most `within`) until no command from the hub is in flight, then
-/// stops the engine and the in-process hub. Commands arriving in between are
-/// covered by the engine's own bounded shutdown, which waits for them.
-pub async fn quiesce(state: &AppState, within: Duration) -> AppResult<()> {
-    let engine = state.ctl.lock().await.engine().cloned();
-    if let Some(engine) = engine {
-        if !engine.wait_until_idle(within).await {
-            return Err(AppError::UpdateBusy { in_flight: engine.commands_in_flight() });
-        }
-    }
-    state.ctl.lock().await.stop().await;
-    Ok(())
-}
-
-/// Installs the pending update and restarts into it: download and verify,
-/// wait for in-flight commands, stop syncing, replace the app. If the install
-/// fails the engine starts again and the error says why.
-pub async fn install<R: Runtime>(app: &AppHandle<R>) -> AppResult<()> {
+/// Installs the pending update: download and verify, have the tray wait for
+/// in-flight commands and stop syncing, replace the app, and have the tray
+/// start the new one. If the install fails the engine starts again and the
+/// error says why.
+pub async fn install<R: Runtime>(app: &AppHandle<R>) -> CommandResult<()> {
     // Taken, not peeked: a second click while this one runs finds nothing to install.
     let pending = app.state::<PendingUpdate>().0.lock().await.take();
     let update = pending.ok_or(AppError::NoUpdate)?;
-    let state = app.state::<AppState>();
     let bytes = match update.download(|_, _| {}, || {}).await {
         Ok(bytes) => bytes,
         Err(e) => {
             // A release that fails verification is forgotten: the menu goes back to "Check for updates".
-            state.ctl.lock().await.set_update_available(None);
-            crate::refresh(app).await;
+            tell(app, Request::SetUpdateAvailable { version: None }).await?;
             return Err(failed(e));
         }
     };
-    if let Err(busy) = quiesce(&state, QUIET_WAIT).await {
+    let within_ms = QUIET_WAIT.as_millis() as u64;
+    if let Err(busy) = tell(app, Request::Quiesce { within_ms }).await {
         // Still wanted: "Install update" stays offered for when the work is done.
         *app.state::<PendingUpdate>().0.lock().await = Some(update);
         return Err(busy);
     }
     if let Err(e) = update.install(bytes) {
-        if let Err(resume) = state.ctl.lock().await.resume().await {
+        if let Err(resume) = tell(app, Request::Resume).await {
             tracing::warn!(error = %resume, "restart after a failed update");
         }
-        crate::refresh(app).await;
         return Err(failed(e));
     }
-    app.restart()
-}
-
-/// Checks shortly after start and then every six hours while paired; a hub
-/// without updates answers 204 and nothing shows.
-pub async fn watch<R: Runtime>(app: AppHandle<R>) {
-    tokio::time::sleep(FIRST_CHECK).await;
-    let mut every = tokio::time::interval(CHECK_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        every.tick().await;
-        match check(&app).await {
-            Ok(Some(version)) => tracing::info!(%version, "an update is available"),
-            Ok(None) | Err(AppError::NotPaired) => {}
-            Err(e) => tracing::debug!(error = %e, "update check"),
-        }
-    }
+    tell(app, Request::Restart).await?;
+    app.exit(0);
+    Ok(())
 }
 
 #[cfg(test)]

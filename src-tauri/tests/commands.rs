@@ -1,21 +1,41 @@
-//! The typed Tauri commands over IPC on Tauri's mock runtime (the IPC URL is
-//! `tauri://localhost` on Linux), with a real controller in a temp folder and,
-//! for "Use this computer as the hub", a real in-process hub and engine.
+//! The window's typed Tauri commands over IPC on Tauri's mock runtime (the IPC
+//! URL is `tauri://localhost` on Linux), forwarded over the real local socket
+//! to a real tray-process actor in a temp folder and, for "Use this computer
+//! as the hub", a real in-process hub and engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a failed test
 
 use serde_json::{json, Value};
 use specbridge_bridge::{Paths, VaultChoice};
-use specbridge_tray::controller::Controller;
+use specbridge_tray_host::actor::{self, ActorOptions, Request};
+use specbridge_tray_host::controller::Controller;
+use specbridge_tray_host::desktop::{Autostart, Desktop};
+use specbridge_tray_host::ipc::{Client, Endpoint, Listener};
 use std::time::{Duration, Instant};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
 use tauri::webview::{InvokeRequest, WebviewWindow, WebviewWindowBuilder};
 
 fn app(dir: &std::path::Path) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
-    let mut ctl = Controller::load(Paths::at(dir)).unwrap();
-    // The headless fallback: no keychain in a plain test run.
-    tauri::async_runtime::block_on(ctl.set_vault(VaultChoice::File)).unwrap();
-    let app = specbridge_tray::with_commands(mock_builder(), ctl).build(mock_context(noop_assets())).unwrap();
+    app_with(dir, Desktop::default())
+}
+
+/// The tray actor and its socket for `dir` (on Tauri's runtime, so the blocking
+/// mock IPC does not starve it), and the window app connected to it.
+fn app_with(dir: &std::path::Path, desktop: Desktop) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let paths = Paths::at(dir);
+    let endpoint = Endpoint::for_paths(&paths);
+    let ctl = Controller::load(paths).unwrap();
+    let client = tauri::async_runtime::block_on(async {
+        let tracker = tokio_util::task::TaskTracker::new();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let host = actor::spawn(ctl, ActorOptions { desktop, ..ActorOptions::default() }, &tracker, cancel.clone());
+        // The headless fallback: no keychain in a plain test run.
+        host.call(Request::SetVault { vault: VaultChoice::File }).await.unwrap();
+        let listener = Listener::bind(&endpoint).unwrap();
+        tracker.spawn(listener.serve(host, tracker.clone(), cancel));
+        Client::connect(&endpoint, false).await.unwrap().0
+    });
+    let app = specbridge_tray::with_commands(mock_builder(), client).build(mock_context(noop_assets())).unwrap();
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
     (app, window)
 }
@@ -56,7 +76,7 @@ fn a_fresh_app_is_signed_out_and_errors_are_typed() {
     assert_eq!(error["code"], "not_paired");
     assert_eq!(invoke(&window, "check_update", json!({})).unwrap_err()["code"], "not_paired");
     assert_eq!(invoke(&window, "install_update", json!({})).unwrap_err()["code"], "no_update");
-    // Desktop plugins are not loaded on the mock runtime: a typed error, not a panic.
+    // No login item folder here: a typed error, not a panic.
     assert_eq!(invoke(&window, "set_autostart", json!({ "enabled": true })).unwrap_err()["code"], "desktop");
     assert_eq!(invoke(&window, "get_autostart", json!({})).unwrap(), json!(false));
 }
@@ -119,9 +139,9 @@ fn onboarding_with_this_computer_as_the_hub_syncs_a_folder() {
 #[test]
 fn start_at_login_writes_and_removes_the_autostart_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, window) = app(&dir.path().join("home"));
     let autostart_dir = dir.path().join("xdg/autostart");
-    tauri::Manager::manage(&app, specbridge_tray::install::LinuxAutostart::in_dir(&autostart_dir));
+    let autostart = Autostart::Linux(specbridge_tray_host::install::LinuxAutostart::in_dir(&autostart_dir));
+    let (_app, window) = app_with(&dir.path().join("home"), Desktop { autostart, ..Desktop::default() });
     let entry = autostart_dir.join("specbridge.desktop");
 
     assert_eq!(invoke(&window, "set_autostart", json!({ "enabled": true })).unwrap(), json!(true));

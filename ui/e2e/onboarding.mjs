@@ -9,6 +9,11 @@
 // allow. It saves screenshots of onboarding, settings and the consent window
 // in docs/screenshots/.
 //
+// WebDriver launches the tray process (no web view); the tray starts the
+// window process (`<app> --window main`), which inherits the driver's
+// automation environment, so the session drives the real window of the
+// real app. Closing the window ends that process; the tray lives on.
+//
 // Usage (scripts/test-tray.sh and scripts/test-package.sh set this up):
 //   node ui/e2e/onboarding.mjs <app binary> <specbridge-hub binary>
 // with tauri-driver on PATH, inside xvfb-run and dbus-run-session.
@@ -87,6 +92,17 @@ async function waitFor(what, f, ms = 20000) {
 
 let session;
 let appPid;
+// The tray process is the oldest of the binary's processes; window processes
+// are its children, started as `<app> --window …`.
+const pids = (pattern) => {
+  try {
+    return execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+const trayPid = () => execFileSync("pgrep", ["-o", "-f", `^${app}`], { encoding: "utf8" }).trim();
+const windowPids = () => pids(`^${app} --window`);
 const find = async (css) => (await wd("POST", `/session/${session}/element`, { using: "css selector", value: css }))[ELEMENT];
 // The window repaints on every snapshot the app pushes, so an element found a
 // moment ago may be gone: find it again and retry.
@@ -175,10 +191,10 @@ async function onboard() {
   if (existsSync(join(configDir, "token.json"))) throw new Error("token.json exists: the token went to a file");
   if (/sbt_/.test(config)) throw new Error("a token is in config.toml");
   console.log("token: not in any file under", configDir);
-  // Closing the window destroys it (WebKit's web process goes) and the app
-  // lives on in the tray, still syncing. It prints the process tree's RSS
+  // Closing the window ends the window process (and WebKit's with it) and the
+  // app lives on in the tray, still syncing. It prints the process tree's RSS
   // before and after (recorded in docs/benchmarks.md).
-  appPid = execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" }).trim();
+  appPid = trayPid();
   const treeRss = () => {
     const pids = [appPid];
     for (let i = 0; i < pids.length; i++) {
@@ -202,6 +218,7 @@ async function onboard() {
   if (!existsSync(`/proc/${appPid}`)) throw new Error("closing the window ended the app");
   const closed = treeRss();
   if (closed.processes >= open.processes) throw new Error(`the window's processes are still alive: ${JSON.stringify(closed)}`);
+  if (windowPids().length) throw new Error(`the window process outlived its window: ${windowPids()}`);
   writeFileSync(join(project, "specs", "003-after-close.md"), "# still syncing\n");
   await waitFor("a file written after the close at the hub", async () => {
     const files = await api(`/v1/machines/${me.id}/projects/app/files`);
@@ -307,7 +324,7 @@ async function checkReopened() {
   await waitFor("the folder with its 3 files", () => present('li[data-project="app"] .files[data-files="3"]'));
   writeFileSync(join(project, "specs", "004-after-upgrade.md"), "# still syncing\n");
   await waitFor("the new file counted", () => present('li[data-project="app"] .files[data-files="4"]'));
-  appPid = execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" }).trim();
+  appPid = trayPid();
   console.log("reopen: settings with the same machine, folder and pairing, still syncing");
 
   // Updates come from the hub (here the one inside the app). Nothing published: up to date.
@@ -332,7 +349,7 @@ async function checkReopened() {
   await waitFor("the refusal", () => present('.error[data-code="update_failed"]'));
   await waitFor("the refused release forgotten", () => present("#check-update"));
   await waitFor("still synced on the old version", () => present('#status-line[data-state="synced"]'));
-  if (String(execFileSync("pgrep", ["-n", "-f", `^${app}`], { encoding: "utf8" })).trim() !== appPid) {
+  if (trayPid() !== appPid) {
     throw new Error("the app restarted after a refused update");
   }
   console.log("updates: the hub's release is offered; one not signed by the release key is refused");

@@ -1,4 +1,4 @@
-// Typed wrappers over the app's Tauri commands (src-tauri/src/commands.rs).
+// Typed wrappers over the app's Tauri commands (src-tauri/src/commands.rs, forwarded to the tray process).
 // Every command rejects with an AppError, never a bare string.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
@@ -13,7 +13,7 @@ export type LinkState =
   | { state: "unauthorized" }
   | { state: "stopped" };
 
-/** Stable error codes (src-tauri/src/error.rs `AppError::code`). */
+/** Stable error codes (crates/tray-host/src/error.rs `AppError::code`, carried through the local socket). */
 export type ErrorCode =
   | "config" | "keychain_unavailable" | "vault" | "engine" | "state" | "embedded_hub" | "hub_unreachable"
   | "hub_refused" | "invalid_hub_url" | "not_paired" | "invalid_name" | "name_taken" | "no_pairing"

@@ -1,7 +1,8 @@
 //! The app's state and every operation the UI and the tray can ask for, with no
-//! Tauri in it: it owns the config, the tray settings, the running engine and
-//! the in-process hub. Tauri commands (`commands.rs`) are thin wrappers over it,
-//! so it is tested with real temp dirs, a real hub and a real engine.
+//! GUI in it: it owns the config, the tray settings, the running engine and
+//! the in-process hub. The controller actor (`actor.rs`) owns one and runs the
+//! requests of the tray menu and the settings window against it, so it is
+//! tested with real temp dirs, a real hub and a real engine.
 //!
 //! Whatever changes the config restarts the engine: the engine reads its
 //! config once at start (projects, machine name in `hello`), which keeps it
@@ -36,7 +37,7 @@ pub(crate) struct Pairing {
     pub(crate) interval: Duration,
 }
 
-/// The app's state. One lives behind the app's mutex; see `lib.rs`.
+/// The app's state. One is owned by the controller actor (`actor.rs`).
 pub struct Controller {
     paths: Paths,
     config: Config,
@@ -49,6 +50,10 @@ pub struct Controller {
     /// The version of a newer release the hub offers (crate::update).
     update: Option<String>,
     suggested_name: String,
+    /// Whether the vault holds a token for the hub, read when the engine
+    /// (re)starts and kept: a snapshot never calls the keychain (a D-Bus round
+    /// trip, or a macOS prompt).
+    token_present: bool,
     /// The current engine, for the monitor task that follows its status and events.
     engine_tx: watch::Sender<Option<EngineHandle>>,
     /// Token vault override (tests): `None` opens the vault the config names.
@@ -88,6 +93,7 @@ impl Controller {
             problem: None,
             update: None,
             suggested_name: host_name(),
+            token_present: false,
             engine_tx,
             vault_override: None,
         })
@@ -161,10 +167,8 @@ impl Controller {
     pub async fn restart_engine(&mut self) -> AppResult<()> {
         self.stop_engine().await;
         self.problem = None;
+        self.token_present = false;
         let Some(hub) = self.config.hub.clone() else { return Ok(()) };
-        if self.settings.paused_all {
-            return Ok(());
-        }
         let token = match self.vault().load(&hub.url) {
             Ok(Some(token)) => token,
             Ok(None) => return Ok(()),
@@ -173,6 +177,10 @@ impl Controller {
                 return Err(e.into());
             }
         };
+        self.token_present = true;
+        if self.settings.paused_all {
+            return Ok(());
+        }
         let opts =
             EngineOptions { paths: self.paths.clone(), config: self.config.clone(), token, timing: Timing::default() };
         match Engine::start(opts).await {
@@ -189,10 +197,7 @@ impl Controller {
     }
 
     fn signed_in(&self) -> bool {
-        match &self.config.hub {
-            Some(hub) => matches!(self.vault().load(&hub.url), Ok(Some(_))),
-            None => false,
-        }
+        self.config.hub.is_some() && self.token_present
     }
 
     /// Everything the UI and the tray show.
@@ -261,6 +266,7 @@ impl Controller {
             unseen_conflicts: self.activity.unseen_conflicts(),
             update: self.update.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            start_at_login: false,
         }
     }
 
@@ -412,6 +418,7 @@ impl Controller {
             }
         }
         vault.delete(&hub.url)?;
+        self.token_present = false;
         self.config.hub = None;
         self.config.save(&self.paths)?;
         if let Some(embedded) = self.hub.take() {

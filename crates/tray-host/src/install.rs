@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// The freedesktop autostart entry, with `@EXEC@` for the command line and
 /// `@TRYEXEC@` for the plain path.
 /// Kept in installers/linux/ so packagers see every file the app writes.
-const AUTOSTART_TEMPLATE: &str = include_str!("../../installers/linux/autostart.desktop");
+const AUTOSTART_TEMPLATE: &str = include_str!("../../../installers/linux/autostart.desktop");
 
 /// The autostart file's name. tauri-plugin-autostart (used before, and still
 /// used on macOS and Windows) wrote `<product name>.desktop`, so an upgrade
@@ -80,12 +80,12 @@ fn login_item_error(path: &Path, e: &std::io::Error) -> AppError {
 }
 
 /// The command a login item should run: the AppImage file when running from
-/// one (its mount point changes every start), else this executable.
+/// one (its mount point changes every start), else the app's binary ([`crate::app_exe`]).
 pub fn login_command() -> Result<PathBuf, AppError> {
     if let Some(appimage) = std::env::var_os("APPIMAGE").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(appimage));
     }
-    std::env::current_exe().map_err(|e| AppError::Desktop { what: "start at login", detail: e.to_string() })
+    crate::app_exe().map_err(|e| AppError::Desktop { what: "start at login", detail: e.to_string() })
 }
 
 /// The autostart entry for `exec`, quoted as the Desktop Entry spec asks.

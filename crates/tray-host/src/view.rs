@@ -1,6 +1,6 @@
 //! What the app shows, derived from the engine's status and the settings by
 //! pure functions: the tray state, the status line, the menu model, and the
-//! snapshot the UI renders. No Tauri here, so all of it is unit-tested.
+//! snapshot the UI renders. No GUI here, so all of it is unit-tested.
 
 use crate::activity::ActivityEntry;
 use serde::Serialize;
@@ -261,6 +261,10 @@ pub struct Snapshot {
     pub update: Option<String>,
     /// This app's version.
     pub version: String,
+    /// Whether the app starts at login (the tray menu's check mark; the
+    /// window asks with `get_autostart`).
+    #[serde(skip)]
+    pub start_at_login: bool,
 }
 
 /// One entry of the tray menu, before it becomes a native menu.
@@ -414,6 +418,7 @@ mod tests {
             unseen_conflicts: 0,
             update: None,
             version: "0.1.0".into(),
+            start_at_login: false,
         }
     }
 

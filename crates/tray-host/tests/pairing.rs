@@ -6,9 +6,9 @@
 use specbridge_bridge::vault::{FileVault, KeychainVault, Vault};
 use specbridge_bridge::{Paths, Token, VaultChoice};
 use specbridge_hub::{HubConfig, HubHandle, TokenKind};
-use specbridge_tray::controller::Controller;
-use specbridge_tray::remote::{HubClient, PollAnswer};
-use specbridge_tray::view::{PairingState, TrayState};
+use specbridge_tray_host::controller::Controller;
+use specbridge_tray_host::remote::{HubClient, PollAnswer};
+use specbridge_tray_host::view::{PairingState, TrayState};
 use std::time::Duration;
 
 async fn hub(dir: &std::path::Path) -> HubHandle {

@@ -155,6 +155,43 @@ impl HubClient {
         self.json(response)
     }
 
+    /// The version of a newer release the hub offers for this platform, if
+    /// any (`GET /v1/updates/{target}/{arch}/{version}`, 200 or 204). Only
+    /// for showing it: the window's updater downloads and verifies the
+    /// signature before anything is installed.
+    pub fn update_offered(&self) -> AppResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Offer {
+            version: String,
+        }
+        // The names tauri-plugin-updater fills into the same endpoint.
+        let target = match std::env::consts::OS {
+            "macos" => "darwin",
+            os => os,
+        };
+        let arch = match std::env::consts::ARCH {
+            "x86" => "i686",
+            "arm" => "armv7",
+            arch => arch,
+        };
+        let path = format!("/v1/updates/{target}/{arch}/{}", env!("CARGO_PKG_VERSION"));
+        let response = self.agent.get(self.url(&path)).call();
+        let mut response = self.sent(response)?;
+        match response.status().as_u16() {
+            204 => Ok(None),
+            200 => {
+                let offer: Offer = response.body_mut().read_json().map_err(|e| {
+                    AppError::HubRefused(ErrorBody::new(
+                        ErrorCode::Invalid,
+                        format!("unexpected answer from the hub: {e}"),
+                    ))
+                })?;
+                Ok(Some(offer.version))
+            }
+            _ => Err(refused(&mut response)),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -148,7 +148,8 @@ impl AppError {
         }
     }
 
-    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
+    /// A bug, or a task that died.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
         Self::Internal(error.to_string())
     }
 }

@@ -6,9 +6,8 @@
 //! network changed. Either way the old socket may be dead without knowing it,
 //! so the engine hangs up and redials now instead of waiting for the pong timeout.
 
-use crate::AppState;
+use crate::actor::{Host, Request};
 use std::time::{Duration, SystemTime};
-use tauri::{AppHandle, Manager, Runtime};
 
 /// How often to look.
 const TICK: Duration = Duration::from_secs(5);
@@ -29,8 +28,8 @@ fn network_fingerprint() -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Runs until the app exits.
-pub(crate) async fn watch<R: Runtime>(app: AppHandle<R>) {
+/// Runs until the controller actor stops.
+pub(crate) async fn watch(host: Host) {
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_wall = SystemTime::now();
@@ -44,8 +43,9 @@ pub(crate) async fn watch<R: Runtime>(app: AppHandle<R>) {
         (last_wall, last_net) = (now, net);
         if woke || moved {
             tracing::info!(woke, network_changed = moved, "reconnecting now");
-            let Some(state) = app.try_state::<AppState>() else { return };
-            state.ctl.lock().await.reconnect_now();
+            if let Err(crate::error::AppError::Internal(_)) = host.call(Request::RetryNow).await {
+                return;
+            }
         }
     }
 }
