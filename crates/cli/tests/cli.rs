@@ -194,7 +194,15 @@ async fn a_full_state_folder_shows_in_specbridge_status_and_the_bridge_keeps_run
     assert!(child.try_wait().unwrap().is_none(), "the bridge must keep running with a full state folder");
 
     disk.free().unwrap();
-    eventually("status is ok again", || status_has(&home, &["State:       ok"])).await;
+    // Recovery is a 1 s retry, but each poll here starts a `specbridge status`
+    // process; on a loaded CI machine that took longer than the usual 10 s
+    // patience once, so this one wait gets 30 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !status_has(&home, &["State:       ok"]).await {
+        let last = run_ok(&home, &["status"]);
+        assert!(std::time::Instant::now() < deadline, "status is not ok again after space came back:\n{last}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     child.kill().unwrap();
     child.wait().unwrap();
 }
