@@ -46,15 +46,23 @@ pub enum HubError {
 }
 
 impl HubError {
-    /// Whether this failure is a full disk (SQLite's `SQLITE_FULL`, or
-    /// `ENOSPC` / a quota from the file system).
+    /// Whether this failure is a full disk (SQLite's `SQLITE_FULL`,
+    /// Postgres's `disk_full`, or `ENOSPC` / a quota from the file system).
     pub fn is_no_space(&self) -> bool {
         /// SQLite's primary result code for "database or disk is full".
         const SQLITE_FULL: i64 = 13;
+        /// Postgres's SQLSTATE `disk_full` (class 53, insufficient resources).
+        const PG_DISK_FULL: &str = "53100";
         let io_full = |e: &std::io::Error| {
             matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
         };
         match self {
+            // SQLSTATEs are not SQLite codes: tell the engines apart first.
+            Self::Database(sqlx::Error::Database(db))
+                if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() =>
+            {
+                db.code().as_deref() == Some(PG_DISK_FULL)
+            }
             Self::Database(sqlx::Error::Database(db)) => {
                 db.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| code & 0xff == SQLITE_FULL)
             }

@@ -32,8 +32,8 @@ pub use limits::AbuseLimits;
 pub use router::{CommandRouter, RouteError};
 pub use store::{
     AccountInfo, AccountStore, CommandRecord, CommandState, CommandStore, Connected, FileChange, FileRow, Finish,
-    Inserted, MachineRow, NewCommand, Principal, ProjectRow, QueueDepth, RevokedToken, SqliteStore, Store, StoreResult,
-    StoredFile, TokenInfo, TokenStore, UserInfo, DEFAULT_ACCOUNT,
+    Inserted, MachineRow, NewCommand, PgStore, Principal, ProjectRow, QueueDepth, RevokedToken, SqliteStore, Store,
+    StoreResult, StoredFile, TokenInfo, TokenStore, UserInfo, DEFAULT_ACCOUNT,
 };
 
 pub(crate) use state::HubState;

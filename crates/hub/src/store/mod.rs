@@ -7,15 +7,23 @@
 mod accounts;
 mod commands;
 mod migrate;
+mod postgres;
+mod postgres_accounts;
+mod postgres_commands;
+mod postgres_tokens;
+mod rows;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_commands;
 mod sqlite_tokens;
+#[cfg(test)]
+mod store_tests;
 mod tokens;
 
 pub use accounts::{AccountInfo, AccountStore, UserInfo, DEFAULT_ACCOUNT};
 pub(crate) use commands::expired_in_queue;
 pub use commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand, QueueDepth};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{RevokedToken, TokenStore};
 

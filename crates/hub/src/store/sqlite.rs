@@ -1,13 +1,13 @@
 //! SQLite implementation of [`Store`]: one file in the data folder, WAL mode so
 //! `specbridge-hub token …` can run beside a serving hub.
 
-use super::{Connected, FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult};
+use super::{rows, Connected, FileChange, FileRow, MachineRow, Principal, ProjectRow, Store, StoreResult};
 use crate::health::StoreHealth;
 use crate::{now_ms, HubError};
 use futures_util::future::BoxFuture;
-use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
+use specbridge_protocol::{MachineInfo, ProjectInfo};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection as _, Row as _};
+use sqlx::Connection as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,18 +128,6 @@ fn private_files(data_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn machine_row(row: &sqlx::sqlite::SqliteRow) -> MachineRow {
-    MachineRow {
-        id: row.get("id"),
-        name: row.get("name"),
-        os: row.get("os"),
-        arch: row.get("arch"),
-        version: row.get("version"),
-        last_seen_ms: row.get("last_seen_ms"),
-        online: row.get::<i64, _>("online") != 0,
-    }
-}
-
 impl Store for SqliteStore {
     fn probe_write(&self) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
@@ -237,21 +225,21 @@ impl Store for SqliteStore {
     fn list_machines(&self, account_id: &str) -> BoxFuture<'_, StoreResult<Vec<MachineRow>>> {
         let account_id = account_id.to_owned();
         Box::pin(async move {
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT id, name, os, arch, version, last_seen_ms, online FROM machines
                  WHERE account_id = ? ORDER BY online DESC, last_seen_ms DESC",
             )
             .bind(&account_id)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows.iter().map(machine_row).collect())
+            rows::all(&found, rows::machine)
         })
     }
 
     fn find_machines(&self, account_id: &str, id_or_name: &str) -> BoxFuture<'_, StoreResult<Vec<MachineRow>>> {
         let (account_id, key) = (account_id.to_owned(), id_or_name.to_owned());
         Box::pin(async move {
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT id, name, os, arch, version, last_seen_ms, online FROM machines
                  WHERE account_id = ? AND (id = ? OR name = ? COLLATE NOCASE) ORDER BY last_seen_ms DESC",
             )
@@ -260,14 +248,14 @@ impl Store for SqliteStore {
             .bind(&key)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows.iter().map(machine_row).collect())
+            rows::all(&found, rows::machine)
         })
     }
 
     fn list_projects(&self, machine_id: &str) -> BoxFuture<'_, StoreResult<Vec<ProjectRow>>> {
         let machine_id = machine_id.to_owned();
         Box::pin(async move {
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT p.id, p.name, p.layout, p.read_only,
                    (SELECT COUNT(*) FROM files f WHERE f.machine_id = p.machine_id AND f.project_id = p.id) AS files
                  FROM projects p WHERE p.machine_id = ? ORDER BY p.id",
@@ -275,16 +263,7 @@ impl Store for SqliteStore {
             .bind(&machine_id)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows
-                .iter()
-                .map(|r| ProjectRow {
-                    id: r.get("id"),
-                    name: r.get("name"),
-                    layout: Layout::from_wire(r.get("layout")),
-                    read_only: r.get::<i64, _>("read_only") != 0,
-                    files: r.get("files"),
-                })
-                .collect())
+            rows::all(&found, rows::project)
         })
     }
 
@@ -292,7 +271,7 @@ impl Store for SqliteStore {
         let (machine_id, project) = (machine_id.to_owned(), project.to_owned());
         Box::pin(async move {
             // BINARY collation orders by bytes, as `project_digest` requires.
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT path, hash, size, mtime_ms FROM files WHERE machine_id = ? AND project_id = ?
                  ORDER BY path COLLATE BINARY",
             )
@@ -300,15 +279,7 @@ impl Store for SqliteStore {
             .bind(&project)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows
-                .iter()
-                .map(|r| FileRow {
-                    path: r.get("path"),
-                    hash: r.get("hash"),
-                    size: r.get("size"),
-                    mtime_ms: r.get("mtime_ms"),
-                })
-                .collect())
+            rows::all(&found, rows::file)
         })
     }
 
@@ -328,17 +299,8 @@ impl Store for SqliteStore {
             .bind(&path)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(row.map(|r| {
-                (
-                    FileRow {
-                        path: r.get("path"),
-                        hash: r.get("hash"),
-                        size: r.get("size"),
-                        mtime_ms: r.get("mtime_ms"),
-                    },
-                    r.get("content"),
-                )
-            }))
+            use rows::Columns as _;
+            row.map(|row| Ok((rows::file(&row)?, row.bytes("content")?))).transpose()
         })
     }
 
@@ -389,9 +351,8 @@ impl Store for SqliteStore {
     }
 }
 
-/// The name a machine may have in its account: the one it asks for if no other
-/// machine holds it (names compare without case); else the one it has, or,
-/// for a new machine, the first free "name (2)", "name (3)" …
+/// The name a machine may have in its account ([`rows::choose_name`]),
+/// from the names of its other machines that begin with the one it asks for.
 async fn unique_name(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     account_id: &str,
@@ -399,39 +360,16 @@ async fn unique_name(
     wanted: &str,
     current: Option<String>,
 ) -> StoreResult<String> {
-    if !name_taken(tx, account_id, machine_id, wanted).await? {
-        return Ok(wanted.to_owned());
-    }
-    if let Some(current) = current {
-        tracing::warn!(machine = ?machine_id, wanted = ?wanted, "a machine asked for a name another machine has; it keeps its own");
-        return Ok(current);
-    }
-    let mut n = 2u64;
-    loop {
-        let candidate = format!("{wanted} ({n})");
-        if !name_taken(tx, account_id, machine_id, &candidate).await? {
-            return Ok(candidate);
-        }
-        n += 1;
-    }
-}
-
-/// Whether another machine of the account has `name` (without case).
-async fn name_taken(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    account_id: &str,
-    machine_id: &str,
-    name: &str,
-) -> StoreResult<bool> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM machines WHERE account_id = ? AND id != ? AND name = ? COLLATE NOCASE",
+    let others: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM machines WHERE account_id = ? AND id != ? AND substr(name, 1, ?) = ? COLLATE NOCASE",
     )
     .bind(account_id)
     .bind(machine_id)
-    .bind(name)
-    .fetch_one(&mut **tx)
+    .bind(rows::prefix_len(wanted))
+    .bind(wanted)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(count > 0)
+    Ok(rows::choose_name(machine_id, wanted, current, &others))
 }
 
 async fn replace_projects_in(

@@ -2,37 +2,11 @@
 //! 0004), user tokens named by `tokens.user_id`.
 
 use super::accounts::{AccountInfo, AccountStore, UserInfo};
+use super::rows::{self, new_id, taken};
 use super::{SqliteStore, StoreResult};
 use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
 use crate::{now_ms, HubError};
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row as _;
-
-fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
-fn account(row: &SqliteRow) -> AccountInfo {
-    AccountInfo { id: row.get("id"), name: row.get("name"), created_ms: row.get("created_ms") }
-}
-
-fn user(row: &SqliteRow) -> UserInfo {
-    UserInfo {
-        id: row.get("id"),
-        account_id: row.get("account_id"),
-        name: row.get("name"),
-        created_ms: row.get("created_ms"),
-    }
-}
-
-/// A unique index refused the row: the name is taken.
-fn taken(error: sqlx::Error, what: String) -> HubError {
-    match error {
-        sqlx::Error::Database(e) if e.is_unique_violation() => HubError::NameTaken(what),
-        other => other.into(),
-    }
-}
 
 impl AccountStore for SqliteStore {
     fn create_account(&self, name: &str) -> BoxFuture<'_, StoreResult<AccountInfo>> {
@@ -52,10 +26,10 @@ impl AccountStore for SqliteStore {
 
     fn list_accounts(&self) -> BoxFuture<'_, StoreResult<Vec<AccountInfo>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT id, name, created_ms FROM accounts ORDER BY created_ms, id")
+            let found = sqlx::query("SELECT id, name, created_ms FROM accounts ORDER BY created_ms, id")
                 .fetch_all(&self.pool)
                 .await?;
-            Ok(rows.iter().map(account).collect())
+            rows::all(&found, rows::account)
         })
     }
 
@@ -69,7 +43,7 @@ impl AccountStore for SqliteStore {
             .bind(&key)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(row.as_ref().map(account))
+            row.as_ref().map(rows::account).transpose()
         })
     }
 
@@ -115,14 +89,14 @@ impl AccountStore for SqliteStore {
     fn list_users(&self, account_id: Option<&str>) -> BoxFuture<'_, StoreResult<Vec<UserInfo>>> {
         let account_id = account_id.map(str::to_owned);
         Box::pin(async move {
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT id, account_id, name, created_ms FROM users
                  WHERE removed_ms IS NULL AND (?1 IS NULL OR account_id = ?1) ORDER BY created_ms, id",
             )
             .bind(&account_id)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows.iter().map(user).collect())
+            rows::all(&found, rows::user)
         })
     }
 

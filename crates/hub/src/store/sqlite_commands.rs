@@ -3,40 +3,9 @@
 //! command (a worker sending it, a caller giving up on it) cannot both win.
 
 use super::commands::{CommandRecord, CommandState, CommandStore, Finish, Inserted, NewCommand, QueueDepth};
+use super::rows::{self, COMMAND_COLUMNS as COLUMNS};
 use super::{SqliteStore, StoreResult};
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row as _;
-
-const COLUMNS: &str = "seq, id, account_id, machine_id, project_id, name, args, summary, target, state, attempts,
-    created_ms, expires_ms, deferred, sent_ms, finished_ms, result, error";
-
-fn record(row: &SqliteRow) -> CommandRecord {
-    let json = |column: &str| row.get::<Option<String>, _>(column).and_then(|text| serde_json::from_str(&text).ok());
-    CommandRecord {
-        command: NewCommand {
-            id: row.get("id"),
-            account_id: row.get("account_id"),
-            machine_id: row.get("machine_id"),
-            project_id: row.get("project_id"),
-            name: row.get("name"),
-            args: json("args").unwrap_or_default(),
-            summary: row.get("summary"),
-            target: row.get("target"),
-            created_ms: row.get("created_ms"),
-            expires_ms: row.get("expires_ms"),
-            deferred: row.get::<i64, _>("deferred") != 0,
-        },
-        seq: row.get("seq"),
-        // Only this module writes the column; an unknown value would be a bug, read as in doubt.
-        state: CommandState::parse(row.get("state")).unwrap_or(CommandState::Sent),
-        attempts: row.get("attempts"),
-        sent_ms: row.get("sent_ms"),
-        finished_ms: row.get("finished_ms"),
-        result: json("result"),
-        error: json("error").and_then(|value| serde_json::from_value(value).ok()),
-    }
-}
 
 fn states(from: &[CommandState]) -> String {
     from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
@@ -48,7 +17,7 @@ impl SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(record))
+        row.as_ref().map(rows::command).transpose()
     }
 }
 
@@ -87,7 +56,7 @@ impl CommandStore for SqliteStore {
     fn machine_backlog(&self, machine_id: &str, limit: u32) -> BoxFuture<'_, StoreResult<Vec<CommandRecord>>> {
         let machine_id = machine_id.to_owned();
         Box::pin(async move {
-            let rows = sqlx::query(&format!(
+            let found = sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM commands WHERE machine_id = ? AND state IN ('queued', 'sent')
                  ORDER BY seq LIMIT ?"
             ))
@@ -95,7 +64,7 @@ impl CommandStore for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows.iter().map(record).collect())
+            rows::all(&found, rows::command)
         })
     }
 
@@ -135,15 +104,15 @@ impl CommandStore for SqliteStore {
         now_ms: i64,
     ) -> BoxFuture<'a, StoreResult<Option<CommandRecord>>> {
         Box::pin(async move {
-            let json = |value: Option<String>| value.filter(|v| v != "null");
+            let (result, error) = rows::outcome(finish);
             let done = sqlx::query(&format!(
                 "UPDATE commands SET state = ?, finished_ms = ?, result = ?, error = ? WHERE id = ? AND state IN ({})",
                 states(from)
             ))
             .bind(finish.state.as_str())
             .bind(now_ms)
-            .bind(json(finish.result.as_ref().map(serde_json::Value::to_string)))
-            .bind(json(finish.error.as_ref().and_then(|e| serde_json::to_string(e).ok())))
+            .bind(result)
+            .bind(error)
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -157,13 +126,13 @@ impl CommandStore for SqliteStore {
     fn pending_commands(&self, account_id: &str) -> BoxFuture<'_, StoreResult<Vec<CommandRecord>>> {
         let account_id = account_id.to_owned();
         Box::pin(async move {
-            let rows = sqlx::query(&format!(
+            let found = sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM commands WHERE account_id = ? AND state IN ('queued', 'sent') ORDER BY seq"
             ))
             .bind(&account_id)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows.iter().map(record).collect())
+            rows::all(&found, rows::command)
         })
     }
 
@@ -181,8 +150,8 @@ impl CommandStore for SqliteStore {
 
     fn expire_commands(&self, now_ms: i64) -> BoxFuture<'_, StoreResult<Vec<CommandRecord>>> {
         Box::pin(async move {
-            let error = serde_json::to_string(&super::commands::expired_in_queue()).ok();
-            let rows = sqlx::query(&format!(
+            let error = rows::expired_error();
+            let found = sqlx::query(&format!(
                 "UPDATE commands SET state = 'expired', finished_ms = ?, error = ?
                  WHERE state = 'queued' AND expires_ms <= ? RETURNING {COLUMNS}"
             ))
@@ -191,7 +160,7 @@ impl CommandStore for SqliteStore {
             .bind(now_ms)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows.iter().map(record).collect())
+            rows::all(&found, rows::command)
         })
     }
 

@@ -2,16 +2,12 @@
 //! the one machine it registered, explicit re-pairing, and revocation.
 
 use super::tokens::{RevokedToken, TokenStore};
-use super::{Principal, SqliteStore, StoreResult, TokenInfo};
+use super::{rows, Principal, SqliteStore, StoreResult, TokenInfo};
 use crate::auth::{generate_secret, hash_secret, IssuedToken, TokenKind};
 use crate::now_ms;
 use crate::HubError;
 use futures_util::future::BoxFuture;
 use sqlx::Row as _;
-
-fn new_token_id() -> String {
-    format!("tok_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
 
 /// `Err(NoSuchAccount)` unless the account exists (inside the write).
 async fn known_account(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, account_id: &str) -> StoreResult<()> {
@@ -32,7 +28,7 @@ impl TokenStore for SqliteStore {
     ) -> BoxFuture<'a, StoreResult<IssuedToken>> {
         Box::pin(async move {
             let secret = generate_secret();
-            let id = new_token_id();
+            let id = rows::new_id("tok");
             let mut tx = super::sqlite::begin_write(&self.pool).await?;
             known_account(&mut tx, account_id).await?;
             sqlx::query("INSERT INTO tokens (id, account_id, kind, name, hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)")
@@ -57,7 +53,7 @@ impl TokenStore for SqliteStore {
     ) -> BoxFuture<'a, StoreResult<IssuedToken>> {
         Box::pin(async move {
             let secret = generate_secret();
-            let id = new_token_id();
+            let id = rows::new_id("tok");
             let now = now_ms();
             let mut tx = super::sqlite::begin_write(&self.pool).await?;
             known_account(&mut tx, account_id).await?;
@@ -98,26 +94,13 @@ impl TokenStore for SqliteStore {
 
     fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenInfo>>> {
         Box::pin(async move {
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT id, account_id, user_id, name, kind, machine_id, created_ms, last_used_ms, revoked_ms
                  FROM tokens ORDER BY created_ms",
             )
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows
-                .iter()
-                .map(|r| TokenInfo {
-                    id: r.get("id"),
-                    account_id: r.get("account_id"),
-                    user_id: r.get("user_id"),
-                    name: r.get("name"),
-                    kind: TokenKind::parse(r.get("kind")).unwrap_or(TokenKind::User),
-                    machine_id: r.get("machine_id"),
-                    created_ms: r.get("created_ms"),
-                    last_used_ms: r.get("last_used_ms"),
-                    revoked: r.get::<Option<i64>, _>("revoked_ms").is_some(),
-                })
-                .collect())
+            rows::all(&found, rows::token)
         })
     }
 
@@ -145,9 +128,9 @@ impl TokenStore for SqliteStore {
             .await?;
             let Some(row) = row else { return Ok(None) };
             let principal = Principal {
-                token_id: row.get("id"),
-                account_id: row.get("account_id"),
-                machine_id: row.get("machine_id"),
+                token_id: row.try_get("id")?,
+                account_id: row.try_get("account_id")?,
+                machine_id: row.try_get("machine_id")?,
             };
             // Bookkeeping, not a condition of access: on a full disk the read
             // the caller came for must still work.
@@ -202,21 +185,13 @@ impl TokenStore for SqliteStore {
 
     fn revoked_since(&self, since_ms: i64) -> BoxFuture<'_, StoreResult<Vec<RevokedToken>>> {
         Box::pin(async move {
-            let rows = sqlx::query(
+            let found = sqlx::query(
                 "SELECT id, kind, machine_id, revoked_ms FROM tokens WHERE revoked_ms IS NOT NULL AND revoked_ms >= ?",
             )
             .bind(since_ms)
             .fetch_all(&self.pool)
             .await?;
-            Ok(rows
-                .iter()
-                .map(|r| RevokedToken {
-                    id: r.get("id"),
-                    kind: TokenKind::parse(r.get("kind")).unwrap_or(TokenKind::User),
-                    machine_id: r.get("machine_id"),
-                    revoked_ms: r.get("revoked_ms"),
-                })
-                .collect())
+            rows::all(&found, rows::revoked)
         })
     }
 }

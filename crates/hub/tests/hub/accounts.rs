@@ -1,7 +1,9 @@
 //! Accounts: a user of one account neither sees nor reaches another
 //! account's machines, on REST, `/ws/dashboard`, the queue, commands by id
 //! and pairing; removing a user ends their access; the admin commands.
+//! Every case runs on SQLite and on Postgres.
 
+use crate::stores::{on_both_stores, Backend};
 use crate::support::*;
 use specbridge_hub::{HubHandle, TokenKind};
 use specbridge_protocol::*;
@@ -19,8 +21,8 @@ struct TwoAccounts {
     bobs_bridge: Client,
 }
 
-async fn two_accounts(dir: &std::path::Path) -> TwoAccounts {
-    let hub = hub(dir, |_| {}).await;
+async fn two_accounts(dir: &std::path::Path, backend: &Backend) -> TwoAccounts {
+    let hub = backend.hub(dir, |_| {}).await;
     let store = hub.store();
     let acme = store.create_account("acme").await.unwrap();
     let beta = store.create_account("beta").await.unwrap();
@@ -36,14 +38,22 @@ async fn two_accounts(dir: &std::path::Path) -> TwoAccounts {
     TwoAccounts { hub, alice: alice.secret.expose().to_owned(), bob: bob.secret.expose().to_owned(), bobs_bridge }
 }
 
+on_both_stores!(
+    a_user_of_one_account_cannot_see_or_address_another_accounts_machines,
+    the_queue_commands_and_dashboard_feed_are_per_account,
+    pairing_approved_by_a_user_puts_the_machine_in_their_account,
+    re_pairing_never_moves_a_machine_to_another_account,
+    a_removed_user_is_signed_out_everywhere,
+    the_admin_commands_create_accounts_users_and_scoped_tokens,
+);
+
 fn machine_ids(list: &serde_json::Value) -> Vec<String> {
     list.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
 }
 
-#[tokio::test]
-async fn a_user_of_one_account_cannot_see_or_address_another_accounts_machines() {
+async fn a_user_of_one_account_cannot_see_or_address_another_accounts_machines(backend: Backend) {
     let dir = TempDir::new().unwrap();
-    let TwoAccounts { hub, alice, bob, mut bobs_bridge } = two_accounts(dir.path()).await;
+    let TwoAccounts { hub, alice, bob, mut bobs_bridge } = two_accounts(dir.path(), &backend).await;
     let get = |token: &str, path: &str| {
         let (hub, token, path) = (&hub, token.to_owned(), path.to_owned());
         async move { http(hub, "GET", &path, Some(&token), &[], b"").await }
@@ -76,10 +86,9 @@ async fn a_user_of_one_account_cannot_see_or_address_another_accounts_machines()
     assert!(nothing.is_err(), "Bob's bridge got nothing: {nothing:?}");
 }
 
-#[tokio::test]
-async fn the_queue_commands_and_dashboard_feed_are_per_account() {
+async fn the_queue_commands_and_dashboard_feed_are_per_account(backend: Backend) {
     let dir = TempDir::new().unwrap();
-    let TwoAccounts { hub, alice, bob, bobs_bridge } = two_accounts(dir.path()).await;
+    let TwoAccounts { hub, alice, bob, bobs_bridge } = two_accounts(dir.path(), &backend).await;
     drop(bobs_bridge);
     eventually("mb offline", || !hub.router().is_online("mb")).await;
     let body = serde_json::json!({"content": "later", "queue": true}).to_string();
@@ -109,10 +118,9 @@ async fn the_queue_commands_and_dashboard_feed_are_per_account() {
     assert!(quiet.as_ref().is_none_or(|m| !m.to_string().contains("\"mb\"")), "{quiet:?}");
 }
 
-#[tokio::test]
-async fn pairing_approved_by_a_user_puts_the_machine_in_their_account() {
+async fn pairing_approved_by_a_user_puts_the_machine_in_their_account(backend: Backend) {
     let dir = TempDir::new().unwrap();
-    let TwoAccounts { hub, alice, bob, .. } = two_accounts(dir.path()).await;
+    let TwoAccounts { hub, alice, bob, .. } = two_accounts(dir.path(), &backend).await;
     let start = br#"{"machine_name":"New laptop","machine_id":"m-new","os":"linux"}"#;
     let started = http(&hub, "POST", "/v1/pair/start", None, &[JSON], start).await.json();
     let approve = serde_json::json!({ "user_code": started["user_code"] }).to_string();
@@ -129,20 +137,18 @@ async fn pairing_approved_by_a_user_puts_the_machine_in_their_account() {
     assert_eq!(alices, ["ma"], "the approver's account got it, nobody else's");
 }
 
-#[tokio::test]
-async fn re_pairing_never_moves_a_machine_to_another_account() {
+async fn re_pairing_never_moves_a_machine_to_another_account(backend: Backend) {
     let dir = TempDir::new().unwrap();
-    let TwoAccounts { hub, .. } = two_accounts(dir.path()).await;
+    let TwoAccounts { hub, .. } = two_accounts(dir.path(), &backend).await;
     let store = hub.store();
     let acme = store.find_account("ACME").await.unwrap().expect("found by name, case-insensitive");
     let stolen = store.create_machine_token(&acme.id, "mine now", "mb").await;
     assert!(matches!(stolen, Err(specbridge_hub::HubError::MachineTaken(_))), "{stolen:?}");
 }
 
-#[tokio::test]
-async fn a_removed_user_is_signed_out_everywhere() {
+async fn a_removed_user_is_signed_out_everywhere(backend: Backend) {
     let dir = TempDir::new().unwrap();
-    let TwoAccounts { hub, alice, .. } = two_accounts(dir.path()).await;
+    let TwoAccounts { hub, alice, .. } = two_accounts(dir.path(), &backend).await;
     let store = hub.store();
     let mut feed = feed(&hub, &alice, None).await.unwrap();
     let _ = next_of(&mut feed, "state").await;
@@ -156,36 +162,29 @@ async fn a_removed_user_is_signed_out_everywhere() {
     assert_ne!(again.id, who.id, "the name is free again, for a new user");
 }
 
-#[tokio::test]
-async fn the_admin_commands_create_accounts_users_and_scoped_tokens() {
+async fn the_admin_commands_create_accounts_users_and_scoped_tokens(backend: Backend) {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
-    let account = hub_cli(&data, &["account", "create", "Team Rocket"]);
+    let account = backend.cli_ok(&data, &["account", "create", "Team Rocket"]);
     assert!(account.starts_with("acc_"), "{account}");
-    assert!(hub_cli(&data, &["account", "list"]).contains("Team Rocket"));
-    let user = hub_cli(&data, &["user", "create", "--account", "team rocket", "--name", "jessie"]);
+    assert!(backend.cli_ok(&data, &["account", "list"]).contains("Team Rocket"));
+    let store = backend.store(&data).await;
+    assert_eq!(store.find_account("TEAM ROCKET").await.unwrap().unwrap().id, account, "in the store the hub uses");
+    store.close().await;
+    let user = backend.cli_ok(&data, &["user", "create", "--account", "team rocket", "--name", "jessie"]);
     assert!(user.starts_with("sbt_"), "a user token: {user}");
-    let listed = hub_cli(&data, &["user", "list", "--account", &account]);
+    let listed = backend.cli_ok(&data, &["user", "list", "--account", &account]);
     assert!(listed.contains("jessie") && listed.contains(&account), "{listed}");
-    let machine = hub_cli(&data, &["token", "create", "--kind", "machine", "--name", "box", "--account", &account]);
+    let machine =
+        backend.cli_ok(&data, &["token", "create", "--kind", "machine", "--name", "box", "--account", &account]);
     assert!(machine.starts_with("sbt_"));
-    let tokens = hub_cli(&data, &["token", "list", "--account", &account]);
+    let tokens = backend.cli_ok(&data, &["token", "list", "--account", &account]);
     assert_eq!(tokens.lines().count(), 2, "the user's token and the machine's: {tokens}");
     assert!(tokens.lines().all(|l| l.contains(&format!("account={account}"))), "{tokens}");
     // An unknown account is an error that says where to look; nothing is created.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_specbridge-hub"))
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["user", "create", "--account", "nope", "--name", "x"])
-        .output()
-        .unwrap();
+    let out = backend.cli(&data).args(["user", "create", "--account", "nope", "--name", "x"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("account list"), "{}", String::from_utf8_lossy(&out.stderr));
-    let taken = std::process::Command::new(env!("CARGO_BIN_EXE_specbridge-hub"))
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["account", "create", "team ROCKET"])
-        .output()
-        .unwrap();
+    let taken = backend.cli(&data).args(["account", "create", "team ROCKET"]).output().unwrap();
     assert!(!taken.status.success(), "account names are unique, whatever the case");
 }

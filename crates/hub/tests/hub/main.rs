@@ -11,6 +11,7 @@ mod hostile;
 mod lifecycle;
 mod ops;
 mod routing;
+mod stores;
 mod support;
 mod sync;
 mod trust;
