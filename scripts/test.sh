@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 ./scripts/test-package.sh   # the .deb: bundle, dpkg -i, onboarding in the installed app, upgrade, remove
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Postgres, NATS and haproxy (deps.sh installs them) are started by the tests
+# themselves; here a missing one is a failure, never a skip.
+SPECBRIDGE_REQUIRE_ENGINES=1 cargo test --workspace --locked
 ./scripts/test-dashboard.sh
 ./scripts/demo.sh --smoke
 ./scripts/test-installers.sh

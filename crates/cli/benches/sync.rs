@@ -14,7 +14,6 @@
 mod support;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use specbridge_hub::TokenStore as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::*;
@@ -291,7 +290,7 @@ async fn hub_per_connection(hub_bin: &Path) {
     let dir = TempDir::new().unwrap();
     let hub_data = dir.path().join("hub");
     let mut hub = spawn_hub(hub_bin, &hub_data).await;
-    let store = specbridge_hub::open_store(&hub_data).await.unwrap();
+    let store = specbridge_hub::open_store(&hub_data, None).await.unwrap();
     let mut tokens = Vec::with_capacity(N);
     for i in 0..N {
         tokens.push(
@@ -374,6 +373,6 @@ async fn spawn_hub(hub_bin: &Path, data: &Path) -> (std::process::Child, String)
 }
 
 async fn create_token(data: &Path, kind: specbridge_hub::TokenKind) -> String {
-    let store = specbridge_hub::open_store(data).await.unwrap();
+    let store = specbridge_hub::open_store(data, None).await.unwrap();
     store.create_token(specbridge_hub::DEFAULT_ACCOUNT, kind, "bench").await.unwrap().secret.expose().to_owned()
 }

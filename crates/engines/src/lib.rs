@@ -6,8 +6,13 @@
 //! line, unless `SPECBRIDGE_REQUIRE_ENGINES=1` (CI) makes that a failure:
 //! [`require`] holds the policy for every engine.
 
+mod haproxy;
+mod nats;
 mod postgres;
+mod process;
 
+pub use haproxy::Haproxy;
+pub use nats::Nats;
 pub use postgres::Postgres;
 
 /// The environment variable that turns a missing engine from a skip into a failure.

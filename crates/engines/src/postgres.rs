@@ -16,7 +16,6 @@
 //! Postgres refuses to run as root: as root, the folder is given to the
 //! `postgres` user and `initdb`/`postgres` run as that user.
 
-use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,7 +77,7 @@ impl Postgres {
             Ok(out) => panic!(
                 "createdb {name} failed: {}\n{}",
                 String::from_utf8_lossy(&out.stderr),
-                log_tail(&self.dir.join("postgres.log"))
+                crate::process::tail(&self.dir.join("postgres.log"))
             ),
             Err(error) => panic!("cannot run createdb: {error}"),
         }
@@ -111,7 +110,7 @@ impl Postgres {
         init_cluster(&runner, &bin)?;
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            let port = free_port()?;
+            let port = crate::process::free_port().map_err(|e| format!("no free port: {e}"))?;
             match run_server(&runner, &bin, port) {
                 Ok(()) => return Ok(Self { port, bin, dir, _reaper: reaper }),
                 Err(error) => failures.push(error),
@@ -121,7 +120,7 @@ impl Postgres {
             "Postgres did not start ({} tries):\n{}\n--- server log ---\n{}",
             START_ATTEMPTS,
             failures.join("\n"),
-            log_tail(&dir.join("postgres.log"))
+            crate::process::tail(&dir.join("postgres.log"))
         ))
     }
 }
@@ -276,12 +275,6 @@ rm -rf "$1""#;
     child.stdin.take().ok_or_else(|| "the cleanup shell has no stdin".to_owned())
 }
 
-/// A port free on 127.0.0.1 right now.
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map(|addr| addr.port()).map_err(|e| format!("no free port: {e}"))
-}
-
 /// This process's effective user id (the second `Uid:` field).
 fn effective_uid() -> Result<u32, String> {
     let status =
@@ -302,17 +295,6 @@ fn user_ids(user: &str) -> Result<(u32, u32), String> {
             .map_err(|_| format!("no user {user:?} to run Postgres as (euid is 0): install the postgresql package"))
     };
     Ok((id("-u")?, id("-g")?))
-}
-
-/// The end of a log file, for an error message.
-fn log_tail(path: &Path) -> String {
-    const TAIL: u64 = 4000;
-    let Ok(mut file) = std::fs::File::open(path) else { return format!("(no log at {})", path.display()) };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(std::io::SeekFrom::Start(len.saturating_sub(TAIL)));
-    let mut text = Vec::new();
-    let _ = file.read_to_end(&mut text);
-    String::from_utf8_lossy(&text).into_owned()
 }
 
 #[cfg(test)]

@@ -57,8 +57,7 @@ pub async fn hub_crashes(bin: &Path, bridges: usize, crashes: usize) -> HarnessR
     // Machine tokens bind to the first machine: one per bridge.
     let mut tokens = vec![machine_token];
     {
-        use specbridge_hub::TokenStore as _;
-        let store = specbridge_hub::open_store(&data).await?;
+        let store = specbridge_hub::open_store(&data, None).await?;
         for n in 1..bridges {
             tokens.push(
                 store

@@ -19,6 +19,7 @@
 //! SQLite, real files in temp folders.
 
 pub mod bench;
+pub mod bench_cluster;
 pub mod check;
 pub mod disk;
 pub mod http;

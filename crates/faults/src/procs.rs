@@ -54,13 +54,27 @@ pub struct HubProcess {
     data: PathBuf,
     addr: SocketAddr,
     timers: Timers,
+    /// `--database-url` and `--nats-url`, for a node of a cluster.
+    engines: Option<(String, String)>,
     child: Option<Child>,
 }
 
 impl HubProcess {
     /// Starts a hub on `addr` and waits until it answers `/healthz`.
     pub async fn start(bin: &Path, data: &Path, addr: SocketAddr, timers: Timers) -> HarnessResult<Self> {
-        let mut hub = Self { bin: bin.into(), data: data.into(), addr, timers, child: None };
+        Self::start_node(bin, data, addr, timers, None).await
+    }
+
+    /// Starts a hub that keeps its state in Postgres and meets the other
+    /// nodes on NATS (`engines`: the database URL and the NATS URL).
+    pub async fn start_node(
+        bin: &Path,
+        data: &Path,
+        addr: SocketAddr,
+        timers: Timers,
+        engines: Option<(String, String)>,
+    ) -> HarnessResult<Self> {
+        let mut hub = Self { bin: bin.into(), data: data.into(), addr, timers, engines, child: None };
         hub.restart().await?;
         Ok(hub)
     }
@@ -68,6 +82,11 @@ impl HubProcess {
     /// The address bridges and the API reach it at.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its process id while it runs (for its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills it with SIGKILL: no close frames, no flush, no goodbye.
@@ -87,6 +106,14 @@ impl HubProcess {
             self.addr.to_string(),
         ];
         args.extend(self.timers.args());
+        if let Some((database, nats)) = &self.engines {
+            // Nodes of a cluster sit behind the balancer, as deployed.
+            args.extend(["--database-url".into(), database.clone(), "--nats-url".into(), nats.clone()]);
+            args.push("--behind-proxy".into());
+        }
+        // A node on Postgres may never have made its data folder: its log goes there.
+        std::fs::create_dir_all(&self.data)
+            .map_err(|e| HarnessError::io(format!("creating {}", self.data.display()), e))?;
         self.child = Some(spawn(&self.bin, &args, &self.data.join("hub.log"), &[])?);
         let addr = self.addr;
         let up = wait_until(Duration::from_secs(20), || async move {

@@ -16,7 +16,7 @@ use crate::proxy::{Fault, FaultProxy};
 use crate::{HarnessError, HarnessResult};
 use rand::{Rng as _, SeedableRng as _};
 use specbridge_bridge::{Config, HubSettings, Paths, VaultChoice};
-use specbridge_hub::{TokenKind, TokenStore as _};
+use specbridge_hub::TokenKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -197,7 +197,7 @@ pub fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) -> HarnessResult<(
 
 /// Issues a user and a machine token in a hub data folder (before the hub runs).
 pub async fn issue_tokens(data: &Path) -> HarnessResult<(String, String)> {
-    let store = specbridge_hub::open_store(data).await?;
+    let store = specbridge_hub::open_store(data, None).await?;
     let user =
         store.create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::User, "chaos").await?.secret.expose().to_owned();
     let machine = store

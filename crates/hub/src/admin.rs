@@ -4,10 +4,23 @@
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Subcommand, ValueEnum};
-use specbridge_hub::{
-    AccountInfo, AccountStore as _, IssuedToken, SqliteStore, TokenKind, TokenStore as _, DEFAULT_ACCOUNT,
-};
+use specbridge_hub::{AccountInfo, IssuedToken, Store, TokenKind, DEFAULT_ACCOUNT};
 use std::path::Path;
+
+/// Where the admin commands find the store: the data folder, unless a
+/// database URL names Postgres (the `--database-url` a serving hub has).
+pub(crate) struct Database<'a> {
+    /// The data folder (SQLite's `hub.db`).
+    pub(crate) data_dir: &'a Path,
+    /// `postgres://…`, when the hub runs on Postgres.
+    pub(crate) url: Option<&'a str>,
+}
+
+impl Database<'_> {
+    async fn open(&self) -> Result<std::sync::Arc<dyn Store>> {
+        Ok(specbridge_hub::open_store(self.data_dir, self.url).await?)
+    }
+}
 
 /// `token …`
 #[derive(Subcommand)]
@@ -86,12 +99,12 @@ pub(crate) enum KindArg {
 }
 
 /// The account named by id or name, or an error that says how to find one.
-async fn account_of(store: &SqliteStore, key: &str) -> Result<AccountInfo> {
+async fn account_of(store: &dyn Store, key: &str) -> Result<AccountInfo> {
     store.find_account(key).await?.with_context(|| format!("no account {key:?}; see `specbridge-hub account list`"))
 }
 
 /// The account id a `--account` filter names, if one was given.
-async fn account_filter(store: &SqliteStore, key: Option<&str>) -> Result<Option<String>> {
+async fn account_filter(store: &dyn Store, key: Option<&str>) -> Result<Option<String>> {
     match key {
         Some(key) => Ok(Some(account_of(store, key).await?.id)),
         None => Ok(None),
@@ -104,11 +117,11 @@ fn print_secret(token: &IssuedToken, what: &str) {
 }
 
 /// Runs `token …`.
-pub(crate) async fn token(data_dir: &Path, action: TokenAction) -> Result<()> {
-    let store = specbridge_hub::open_store(data_dir).await?;
+pub(crate) async fn token(database: &Database<'_>, action: TokenAction) -> Result<()> {
+    let store = database.open().await?;
     match action {
         TokenAction::Create { kind, name, account, machine } => {
-            let account = account_of(&store, &account).await?;
+            let account = account_of(&*store, &account).await?;
             let kind = match kind {
                 KindArg::Machine => TokenKind::Machine,
                 KindArg::User => TokenKind::User,
@@ -124,7 +137,7 @@ pub(crate) async fn token(data_dir: &Path, action: TokenAction) -> Result<()> {
             }
         }
         TokenAction::List { account } => {
-            let only = account_filter(&store, account.as_deref()).await?;
+            let only = account_filter(&*store, account.as_deref()).await?;
             for t in store.list_tokens().await? {
                 if only.as_ref().is_some_and(|id| *id != t.account_id) {
                     continue;
@@ -150,8 +163,8 @@ pub(crate) async fn token(data_dir: &Path, action: TokenAction) -> Result<()> {
 }
 
 /// Runs `account …`.
-pub(crate) async fn account(data_dir: &Path, action: AccountAction) -> Result<()> {
-    let store = specbridge_hub::open_store(data_dir).await?;
+pub(crate) async fn account(database: &Database<'_>, action: AccountAction) -> Result<()> {
+    let store = database.open().await?;
     match action {
         AccountAction::Create { name } => {
             let account = store.create_account(&name).await?;
@@ -172,17 +185,17 @@ pub(crate) async fn account(data_dir: &Path, action: AccountAction) -> Result<()
 }
 
 /// Runs `user …`.
-pub(crate) async fn user(data_dir: &Path, action: UserAction) -> Result<()> {
-    let store = specbridge_hub::open_store(data_dir).await?;
+pub(crate) async fn user(database: &Database<'_>, action: UserAction) -> Result<()> {
+    let store = database.open().await?;
     match action {
         UserAction::Create { account, name } => {
-            let account = account_of(&store, &account).await?;
+            let account = account_of(&*store, &account).await?;
             let (user, token) = store.create_user(&account.id, &name).await?;
             print_secret(&token, &format!("user ({} {}, account {})", user.id, user.name, account.name));
             eprintln!("They sign in to the dashboard with it, or send it as `Authorization: Bearer …`.");
         }
         UserAction::List { account } => {
-            let only = account_filter(&store, account.as_deref()).await?;
+            let only = account_filter(&*store, account.as_deref()).await?;
             for u in store.list_users(only.as_deref()).await? {
                 println!("{:<18} {:<18} {}", u.id, u.account_id, u.name);
             }

@@ -32,6 +32,15 @@ pub enum HubError {
     /// No account with this id or name.
     #[error("no account {0:?}; see `specbridge-hub account list`")]
     NoSuchAccount(String),
+    /// `--database-url` names an engine this hub does not run on.
+    #[error("unsupported database URL scheme {scheme:?}: use postgres://USER@HOST/DB, or leave it out for SQLite in the data folder")]
+    DatabaseUrl {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// NATS could not be joined.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The database was written by a newer hub.
     #[error("the database has schema version {found}, this hub knows {known}; run the newer hub, or restore a backup")]
     SchemaTooNew {

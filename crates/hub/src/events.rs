@@ -5,8 +5,10 @@
 //! What it does not know: who may see an event (the feed filters by account)
 //! or how events are shown.
 
+use crate::cluster::Cluster;
 use crate::commands::CommandView;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// How many events a slow dashboard may fall behind before it is sent the
@@ -14,7 +16,7 @@ use tokio::sync::broadcast;
 const EVENT_BACKLOG: usize = 1024;
 
 /// Something that happened at the hub that dashboards may want to show.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum HubEvent {
     /// A bridge connected.
@@ -76,17 +78,33 @@ impl HubEvent {
 #[derive(Debug)]
 pub(crate) struct EventBus {
     events: broadcast::Sender<HubEvent>,
+    /// The other hub nodes, when this one has them: local events go to them too.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self { events: broadcast::channel(EVENT_BACKLOG).0 }
+        Self::new(None)
     }
 }
 
 impl EventBus {
-    /// Tells every subscriber. Without subscribers the event is dropped.
+    /// A bus whose events also reach `cluster`'s other nodes.
+    pub(crate) fn new(cluster: Option<Arc<Cluster>>) -> Self {
+        Self { events: broadcast::channel(EVENT_BACKLOG).0, cluster }
+    }
+
+    /// Tells every subscriber, here and on the other nodes. Without
+    /// subscribers the event is dropped.
     pub(crate) fn publish(&self, event: HubEvent) {
+        if let Some(cluster) = &self.cluster {
+            cluster.forward(&event);
+        }
+        self.publish_local(event);
+    }
+
+    /// Tells this node's subscribers only (an event from another node).
+    pub(crate) fn publish_local(&self, event: HubEvent) {
         let _ = self.events.send(event);
     }
 

@@ -41,9 +41,10 @@ struct State {
     last_probe: Option<Instant>,
 }
 
-/// Shared by the store's callers; cheap to consult, never held across an await.
+/// Whether the store accepts writes, as its callers have seen: shared by
+/// them; cheap to consult, never held across an await.
 #[derive(Debug, Default)]
-pub(crate) struct StoreHealth {
+pub struct StoreHealth {
     state: Mutex<State>,
 }
 

@@ -8,6 +8,7 @@
 
 mod api;
 mod auth;
+mod cluster;
 mod commands;
 mod dashboard;
 mod error;
@@ -27,7 +28,9 @@ mod store;
 mod updates;
 
 pub use auth::{IssuedToken, Secret, TokenKind};
+pub use cluster::ClusterError;
 pub use error::{status_for, ApiError, HubError};
+pub use health::StoreHealth;
 pub use limits::AbuseLimits;
 pub use router::{CommandRouter, RouteError};
 pub use store::{
@@ -72,6 +75,12 @@ pub struct HubConfig {
     pub queue_ttl: Duration,
     /// Abuse limits (rates, connections, timeouts) per client address.
     pub limits: AbuseLimits,
+    /// `postgres://…` to keep the state in Postgres (several hub nodes can
+    /// share it); `None` keeps it in SQLite's `hub.db` in `data_dir`.
+    pub database_url: Option<String>,
+    /// `nats://…` to join other hub nodes on NATS: commands reach a machine
+    /// connected to any node, and dashboards see every node's events.
+    pub nats_url: Option<String>,
 }
 
 impl HubConfig {
@@ -86,6 +95,8 @@ impl HubConfig {
             updates_dir: None,
             queue_ttl: Duration::from_secs(7 * 24 * 3600),
             limits: AbuseLimits::default(),
+            database_url: None,
+            nats_url: None,
         }
     }
 
@@ -128,16 +139,16 @@ pub(crate) fn base_url(headers: &axum::http::HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-/// Opens the store in `data_dir` without starting a server (for token admin).
-pub async fn open_store(data_dir: &Path) -> Result<SqliteStore, HubError> {
-    SqliteStore::open(data_dir).await
+/// Opens the store without starting a server (for the admin commands):
+/// Postgres for a `postgres://` URL, else SQLite in `data_dir`.
+pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> Result<Arc<dyn Store>, HubError> {
+    store::open(data_dir, database_url).await
 }
 
 /// A running hub.
 pub struct HubHandle {
     addr: SocketAddr,
     state: Arc<HubState>,
-    sqlite: SqliteStore,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
 }
 
@@ -150,21 +161,28 @@ impl std::fmt::Debug for HubHandle {
 /// Opens the store, marks every machine offline, and serves on `listener`.
 /// Returns once the hub accepts connections.
 pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Result<HubHandle, HubError> {
-    let sqlite = SqliteStore::open(&config.data_dir).await?;
-    match sqlite.mark_all_offline().await {
+    let store = store::open(&config.data_dir, config.database_url.as_deref()).await?;
+    match store.mark_all_offline().await {
         // A hub on a full disk still starts and serves reads; presence is
         // taken from live sessions anyway (the router), not this flag.
-        Err(err) if err.is_no_space() => sqlite.health().observe(&err),
+        Err(err) if err.is_no_space() => store.health().observe(&err),
         other => other?,
     }
     let addr = listener.local_addr()?;
     let limits = limits::Limiters::new(config.limits.clone());
+    let (cluster, outbox) = match config.nats_url.as_deref() {
+        Some(url) => {
+            let (cluster, outbox) = cluster::Cluster::connect(url).await?;
+            (Some(cluster), Some(outbox))
+        }
+        None => (None, None),
+    };
     let state = Arc::new(HubState {
         config,
-        store: Arc::new(sqlite.clone()),
-        health: sqlite.health(),
+        health: store.health(),
+        store,
         router: CommandRouter::default(),
-        events: events::EventBus::default(),
+        events: events::EventBus::new(cluster.clone()),
         sessions: auth::Sessions::default(),
         commands: commands::CommandService::default(),
         limits,
@@ -174,7 +192,11 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
         drain: CancellationToken::new(),
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
+        cluster,
     });
+    if let (Some(cluster), Some(outbox)) = (&state.cluster, outbox) {
+        cluster::spawn(&state, cluster, outbox).await?;
+    }
     let app = axum::Router::new()
         .route("/v1/bridge", axum::routing::get(session::upgrade))
         .merge(commands::table::routes())
@@ -192,7 +214,7 @@ pub async fn start(config: HubConfig, listener: tokio::net::TcpListener) -> Resu
     state.tracker.spawn(auth::revocations::watch(state.clone()));
     let server = tokio::spawn(serve::serve(state.clone(), listener, app));
     tracing::info!(%addr, dashboard_embedded = dashboard::embedded(), "hub listening");
-    Ok(HubHandle { addr, state, sqlite, server })
+    Ok(HubHandle { addr, state, server })
 }
 
 impl HubHandle {
@@ -249,7 +271,7 @@ impl HubHandle {
     /// stops, sessions get a bounded time to finish, and the database is
     /// closed so a new hub can open the same folder right away.
     pub async fn shutdown(mut self) -> Result<(), HubError> {
-        let (state, sqlite, server) = (self.state.clone(), self.sqlite.clone(), &mut self.server);
+        let (state, server) = (self.state.clone(), &mut self.server);
         state.cancel.cancel();
         state.tracker.close();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WITHIN;
@@ -258,6 +280,13 @@ impl HubHandle {
             (&mut *server).await
         })
         .await;
+        if let Some(cluster) = &state.cluster {
+            // After the sessions ended (their offline events are out), so
+            // the other nodes drop this one's machines now, not at a timeout.
+            if tokio::time::timeout(Duration::from_secs(1), cluster.leave()).await.is_err() {
+                tracing::warn!("cluster: goodbye not sent in time");
+            }
+        }
         if waited.is_err() {
             // Past the bound, stop serving HTTP regardless; sessions still
             // running hold pool connections, which the close below stops lending.
@@ -266,7 +295,7 @@ impl HubHandle {
         // `close` waits for borrowed connections to come back: bound it by
         // the same deadline (plus a moment to close idle ones after a timeout).
         let close_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(200));
-        if tokio::time::timeout_at(close_by, sqlite.close()).await.is_err() {
+        if tokio::time::timeout_at(close_by, state.store.close()).await.is_err() {
             tracing::warn!("database connections still busy after shutdown");
         }
         tracing::info!("hub stopped");

@@ -15,7 +15,7 @@ use specbridge_protocol::{ErrorBody, ErrorCode};
 pub(crate) async fn list(hub: &HubState, account: &str) -> Result<Vec<MachineRow>, ApiError> {
     let mut machines = hub.store.list_machines(account).await?;
     for machine in &mut machines {
-        machine.online = hub.router.is_online(&machine.id);
+        machine.online = hub.is_online(&machine.id);
     }
     machines.sort_by_key(|m| (std::cmp::Reverse(m.online), std::cmp::Reverse(m.last_seen_ms)));
     Ok(machines)
@@ -30,7 +30,7 @@ pub(crate) async fn find(hub: &HubState, caller: &Caller, key: &str) -> Result<M
         0 => Err(ApiError::not_found(format!("machine {key:?}")).hint("GET /v1/machines lists your machines")),
         1 => {
             let mut machine = found.remove(0);
-            machine.online = hub.router.is_online(&machine.id);
+            machine.online = hub.is_online(&machine.id);
             Ok(machine)
         }
         _ => Err(ambiguous(hub, format!("{key:?} names more than one machine"), found)),
@@ -41,7 +41,7 @@ pub(crate) async fn find(hub: &HubState, caller: &Caller, key: &str) -> Result<M
 fn ambiguous(hub: &HubState, message: String, candidates: Vec<MachineRow>) -> ApiError {
     let candidates: Vec<_> = candidates
         .into_iter()
-        .map(|m| json!({ "id": m.id, "name": m.name, "online": hub.router.is_online(&m.id), "last_seen_ms": m.last_seen_ms }))
+        .map(|m| json!({ "id": m.id, "name": m.name, "online": hub.is_online(&m.id), "last_seen_ms": m.last_seen_ms }))
         .collect();
     ApiError(
         ErrorBody::new(ErrorCode::Conflict, message)

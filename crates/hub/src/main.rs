@@ -19,6 +19,11 @@ struct Cli {
     /// Data folder (hub.db). Defaults to the platform data folder.
     #[arg(long, global = true, env = "SPECBRIDGE_HUB_DATA")]
     data_dir: Option<PathBuf>,
+    /// Keep the hub's state in Postgres (`postgres://USER:PASSWORD@HOST/DB`),
+    /// so several hub nodes can share it. Without it, SQLite in the data
+    /// folder. Every subcommand uses it, `token create` included.
+    #[arg(long, global = true, env = "SPECBRIDGE_HUB_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Log lines as text (for people) or JSON objects, one per line (for
     /// journald, Loki and the like). Logs go to stderr.
     #[arg(long, global = true, value_enum, default_value = "text", env = "SPECBRIDGE_HUB_LOG_FORMAT")]
@@ -49,6 +54,12 @@ enum Command {
         /// balancer, to another node). 0 stops at once.
         #[arg(long, default_value_t = 0, env = "SPECBRIDGE_HUB_DRAIN_MS")]
         drain_ms: u64,
+        /// Join the other hub nodes on this NATS server (`nats://HOST:4222`):
+        /// commands reach a machine on any node, dashboards see every node's
+        /// events, and presence is shared. Needs --database-url (one Postgres
+        /// for every node).
+        #[arg(long, env = "SPECBRIDGE_HUB_NATS_URL", requires = "database_url")]
+        nats_url: Option<String>,
     },
     /// Create, list and revoke tokens.
     Token {
@@ -83,17 +94,24 @@ fn main() -> Result<()> {
             .to_path_buf(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(async move {
+    let database = admin::Database { data_dir: &data_dir, url: cli.database_url.as_deref() };
+    runtime.block_on(async {
         match cli.command {
-            Command::Serve { listen, updates_dir, behind_proxy, drain_ms } => {
+            Command::Serve { listen, updates_dir, behind_proxy, drain_ms, nats_url } => {
                 init_logs(cli.log_format);
-                let options =
-                    ServeOptions { listen, updates_dir, behind_proxy, drain: Duration::from_millis(drain_ms) };
-                serve(data_dir, options).await
+                let options = ServeOptions {
+                    listen,
+                    updates_dir,
+                    behind_proxy,
+                    drain: Duration::from_millis(drain_ms),
+                    database_url: cli.database_url.clone(),
+                    nats_url,
+                };
+                serve(data_dir.clone(), options).await
             }
-            Command::Token { action } => admin::token(&data_dir, action).await,
-            Command::Account { action } => admin::account(&data_dir, action).await,
-            Command::User { action } => admin::user(&data_dir, action).await,
+            Command::Token { action } => admin::token(&database, action).await,
+            Command::Account { action } => admin::account(&database, action).await,
+            Command::User { action } => admin::user(&database, action).await,
         }
     })
 }
@@ -116,17 +134,24 @@ struct ServeOptions {
     updates_dir: Option<PathBuf>,
     behind_proxy: bool,
     drain: Duration,
+    database_url: Option<String>,
+    nats_url: Option<String>,
 }
 
 async fn serve(data_dir: PathBuf, options: ServeOptions) -> Result<()> {
-    let ServeOptions { listen, updates_dir, behind_proxy, drain } = options;
+    let ServeOptions { listen, updates_dir, behind_proxy, drain, database_url, nats_url } = options;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let mut config = HubConfig::new(&data_dir);
     config.updates_dir = updates_dir;
     config.limits.behind_proxy = behind_proxy;
+    config.database_url = database_url;
+    config.nats_url = nats_url;
     let updates = config.updates_folder();
+    let config_uses_postgres = config.database_url.is_some();
     let hub = specbridge_hub::start(config, listener).await?;
-    tracing::info!(url = %hub.url(), data = %data_dir.display(), updates = %updates.display(), "serving");
+    // The database is named by engine only: its URL may carry a password.
+    let database = if config_uses_postgres { "postgres" } else { "sqlite" };
+    tracing::info!(url = %hub.url(), data = %data_dir.display(), updates = %updates.display(), database, "serving");
     let signal = shutdown_signal().await;
     if signal == Signal::Terminate && !drain.is_zero() {
         // A second signal during the drain stops at once.

@@ -30,13 +30,51 @@ async fn store_status(hub: &HubState) -> (bool, Value) {
     }
 }
 
-/// `{"status":"ok"}`, or `"degraded"` with the store's problem (a full disk).
-/// Always 200: a degraded hub still serves reads, and a liveness probe that
-/// restarted it would not free any space.
+/// The NATS part of both probes, for a node that has other nodes.
+fn nats_status(hub: &HubState) -> Option<(bool, Value)> {
+    hub.cluster.as_ref().map(|cluster| {
+        let (machines, nodes) = cluster.presence.counts();
+        let connected = cluster.connected();
+        let status = if connected { "ok" } else { "disconnected" };
+        (
+            connected,
+            json!({ "status": status, "node": cluster.node, "other_nodes": nodes, "remote_machines": machines }),
+        )
+    })
+}
+
+/// Why this node should not get new traffic now (empty: it should):
+/// `draining` before a stop, `store` when the store refuses writes, `nats`
+/// when it cannot reach the other nodes. One list for `/readyz` and the
+/// `ready` gauge of `/metrics`.
+fn unready_reasons(hub: &HubState, store_ok: bool, nats_ok: bool) -> Vec<&'static str> {
+    let mut reasons = Vec::new();
+    if hub.drain.is_cancelled() {
+        reasons.push("draining");
+    }
+    if !store_ok {
+        reasons.push("store");
+    }
+    if !nats_ok {
+        reasons.push("nats");
+    }
+    reasons
+}
+
+/// `{"status":"ok"}`, or `"degraded"` with the store's problem (a full disk)
+/// or a lost NATS connection. Always 200: a degraded hub still serves reads
+/// and its own bridges, and a liveness probe that restarted it would not
+/// free any space or bring NATS back.
 async fn healthz(State(hub): State<Arc<HubState>>) -> Json<Value> {
-    let (ok, store) = store_status(&hub).await;
+    let (store_ok, store) = store_status(&hub).await;
+    let nats = nats_status(&hub);
+    let ok = store_ok && nats.as_ref().is_none_or(|(ok, _)| *ok);
     let status = if ok { "ok" } else { "degraded" };
-    Json(json!({ "status": status, "version": env!("CARGO_PKG_VERSION"), "store": store }))
+    let mut body = json!({ "status": status, "version": env!("CARGO_PKG_VERSION"), "store": store });
+    if let Some((_, nats)) = nats {
+        body["nats"] = nats;
+    }
+    Json(body)
 }
 
 /// 200 `{"status":"ready"}` when this node should get new traffic; 503 with
@@ -44,20 +82,18 @@ async fn healthz(State(hub): State<Arc<HubState>>) -> Json<Value> {
 /// writes. A balancer then sends new bridges and users to another node.
 async fn readyz(State(hub): State<Arc<HubState>>) -> Response {
     let (store_ok, store) = store_status(&hub).await;
+    let nats = nats_status(&hub);
     let draining = hub.drain.is_cancelled();
-    let mut reasons = Vec::new();
-    if draining {
-        reasons.push("draining");
-    }
-    if !store_ok {
-        reasons.push("store");
-    }
-    let body = json!({
+    let reasons = unready_reasons(&hub, store_ok, nats.as_ref().is_none_or(|(ok, _)| *ok));
+    let mut body = json!({
         "status": if reasons.is_empty() { "ready" } else { "unavailable" },
         "reasons": reasons,
         "draining": draining,
         "store": store,
     });
+    if let Some((_, nats)) = nats {
+        body["nats"] = nats;
+    }
     let code = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
 }
@@ -72,7 +108,8 @@ async fn metrics(State(hub): State<Arc<HubState>>) -> Response {
         }
     };
     let draining = hub.drain.is_cancelled();
-    let ready = !draining && hub.health.current().is_none();
+    let nats_ok = hub.cluster.as_ref().is_none_or(|c| c.connected());
+    let ready = unready_reasons(&hub, hub.health.current().is_none(), nats_ok).is_empty();
     match hub.metrics.render(Snapshot { stats: &hub.stats, queue, ready, draining }) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

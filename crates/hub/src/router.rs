@@ -29,7 +29,9 @@ pub(crate) enum Outgoing {
 pub(crate) const MAILBOX: usize = 32;
 
 /// How a routed command failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Serializable: a node tells another how a command it carried ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "error", rename_all = "snake_case")]
 pub enum RouteError {
     /// No session for the machine: the command was never sent.
     #[error("the machine is not connected")]
@@ -136,6 +138,11 @@ impl CommandRouter {
     /// Whether a machine has a live session.
     pub fn is_online(&self, machine: &str) -> bool {
         self.lock().sessions.contains_key(machine)
+    }
+
+    /// The machines with a live session here.
+    pub(crate) fn machines(&self) -> Vec<String> {
+        self.lock().sessions.keys().cloned().collect()
     }
 
     /// Number of live sessions.

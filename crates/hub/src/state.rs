@@ -1,6 +1,7 @@
 //! The state one hub shares between its routes, sessions and tasks.
 
 use crate::auth::Sessions;
+use crate::cluster::Cluster;
 use crate::commands::CommandService;
 use crate::events::EventBus;
 use crate::job_feed::JobFeed;
@@ -71,4 +72,13 @@ pub(crate) struct HubState {
     pub(crate) drain: CancellationToken,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// The other hub nodes on NATS, when `--nats-url` was given.
+    pub(crate) cluster: Option<Arc<Cluster>>,
+}
+
+impl HubState {
+    /// Whether a machine is connected to this node or to any other.
+    pub(crate) fn is_online(&self, machine: &str) -> bool {
+        self.router.is_online(machine) || self.cluster.as_ref().is_some_and(|c| c.presence.is_online(machine))
+    }
 }

@@ -35,6 +35,15 @@ enum Role {
         /// Ping a quiet bridge after this many ms, drop it after three times that.
         #[arg(long)]
         heartbeat_ms: Option<u64>,
+        /// Keep the state in this Postgres database (as `serve --database-url`).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Join the other nodes on this NATS server (as `serve --nats-url`).
+        #[arg(long)]
+        nats_url: Option<String>,
+        /// Behind a balancer that sets X-Forwarded-For (as `serve --behind-proxy`).
+        #[arg(long)]
+        behind_proxy: bool,
     },
     /// Run a bridge engine from a home folder; the token is in SPECBRIDGE_TOKEN.
     Bridge {
@@ -44,6 +53,13 @@ enum Role {
         /// Ping interval and pong timeout in ms (write timeout: twice that).
         #[arg(long)]
         heartbeat_ms: Option<u64>,
+    },
+    /// Two hub nodes on Postgres + NATS behind haproxy: memory per idle
+    /// bridge, failover after a node dies, commands and events across nodes.
+    BenchCluster {
+        /// Idle bridges (each needs three file descriptors here: raise `ulimit -n`).
+        #[arg(long, default_value_t = 2000)]
+        bridges: usize,
     },
     /// Rounds of faults against a hub and a bridge process, checking the invariants after each.
     Soak {
@@ -89,7 +105,13 @@ fn main() -> Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Role::Hub { data, listen, heartbeat_ms } => hub(data, listen, heartbeat_ms).await,
+            Role::Hub { data, listen, heartbeat_ms, database_url, nats_url, behind_proxy } => {
+                let mut config = HubConfig::new(&data);
+                config.limits.behind_proxy = behind_proxy;
+                config.database_url = database_url;
+                config.nats_url = nats_url;
+                hub(config, listen, heartbeat_ms).await
+            }
             Role::Bridge { home, heartbeat_ms } => bridge(home, heartbeat_ms).await,
             Role::Soak { minutes, fast, seed } => {
                 let bin = std::env::current_exe().context("finding this binary")?;
@@ -107,6 +129,11 @@ fn main() -> Result<()> {
                 }
                 Ok(())
             }
+            Role::BenchCluster { bridges } => {
+                let bin = std::env::current_exe().context("finding this binary")?;
+                specbridge_faults::bench_cluster::run(&bin, bridges).await?;
+                Ok(())
+            }
             Role::Bench { section, bridges, crashes } => {
                 let bin = std::env::current_exe().context("finding this binary")?;
                 specbridge_faults::bench::run(&bin, section.as_deref(), bridges, crashes).await?;
@@ -116,9 +143,8 @@ fn main() -> Result<()> {
     })
 }
 
-async fn hub(data: PathBuf, listen: SocketAddr, heartbeat_ms: Option<u64>) -> Result<()> {
+async fn hub(mut config: HubConfig, listen: SocketAddr, heartbeat_ms: Option<u64>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let mut config = HubConfig::new(&data);
     if let Some(ms) = heartbeat_ms {
         config.bridge_ping_interval = Duration::from_millis(ms);
         config.bridge_idle_timeout = Duration::from_millis(ms * 3);

@@ -167,10 +167,10 @@ async fn a_full_hub_disk_keeps_reads_working_and_answers_no_space() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_that_failed_on_a_full_disk_leave_no_lock_behind() {
-    use specbridge_hub::{FileChange, FileRow, Store as _, TokenKind, TokenStore as _};
+    use specbridge_hub::{FileChange, FileRow, TokenKind};
     use specbridge_protocol::{MachineInfo, ProjectInfo};
     let Some(disk) = small_disk(DISK) else { return };
-    let store = specbridge_hub::open_store(&disk.path().join("hub")).await.unwrap();
+    let store = specbridge_hub::open_store(&disk.path().join("hub"), None).await.unwrap();
     let issued = store.create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::Machine, "m").await.unwrap();
     assert!(store.bind_token(&issued.id, "m1").await.unwrap());
     let token = issued.secret.expose().to_owned();

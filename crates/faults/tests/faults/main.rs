@@ -3,6 +3,7 @@
 //! files, real SQLite, and a real full file system (a small tmpfs; root only).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
+mod cluster;
 mod disk;
 mod link;
 mod soak;

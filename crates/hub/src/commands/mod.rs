@@ -83,7 +83,7 @@ pub(crate) enum Outcome {
 }
 
 /// A recorded command as clients see it (REST and `/ws/dashboard`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub(crate) struct CommandView {
     pub(crate) id: String,
     pub(crate) machine: String,
@@ -168,18 +168,13 @@ pub(crate) async fn submit(hub: &Arc<HubState>, request: Request) -> Result<Outc
     if !call.name().is_recorded() {
         let mut command = Command::new(command_id(&account, None), project, &call, ms_u64(timeout));
         command.expires_at_ms = u64::try_from(now_ms() + millis(timeout)).ok();
-        return hub
-            .router
-            .send(&machine, command, timeout, progress)
-            .await
-            .map(Outcome::Read)
-            .map_err(|e| e.into_body());
+        return read(hub, &machine, command, timeout, progress).await.map(Outcome::Read).map_err(|e| e.into_body());
     }
-    if !queue && !hub.router.is_online(&machine) {
+    if !queue && !hub.is_online(&machine) {
         return Err(RouteError::NotConnected.into_body());
     }
     // Decided once: a caller told "queued" learns the result later, not from this call.
-    let deferred = queue && !hub.router.is_online(&machine);
+    let deferred = queue && !hub.is_online(&machine);
     let now = now_ms();
     let ttl = if queue { hub.config.queue_ttl } else { timeout };
     let new = NewCommand {
@@ -246,7 +241,7 @@ pub(crate) async fn submit(hub: &Arc<HubState>, request: Request) -> Result<Outc
         let finished = hub.store.finish_command(&id, &[CommandState::Queued], &finish, now_ms());
         if let Ok(Some(record)) = hub.metrics.time(StoreOp::finish_command, finished).await {
             announce(hub, &record);
-            if !hub.router.is_online(&machine) {
+            if !hub.is_online(&machine) {
                 return Err(RouteError::NotConnected.into_body());
             }
             return Ok(Outcome::Done(record));
@@ -259,6 +254,41 @@ pub(crate) async fn submit(hub: &Arc<HubState>, request: Request) -> Result<Outc
         Ok(None) => Err(ErrorBody::new(ErrorCode::Internal, "the command vanished from the store")),
         Err(error) => Err(crate::error::ApiError::from(error).0),
     }
+}
+
+/// A read goes to the machine's session on this node, or through NATS to
+/// the node that has it.
+async fn read(
+    hub: &HubState,
+    machine: &str,
+    command: Command,
+    wait: Duration,
+    progress: Option<mpsc::Sender<Progress>>,
+) -> Result<serde_json::Value, RouteError> {
+    match (&hub.cluster, hub.router.is_online(machine)) {
+        (Some(cluster), false) => cluster.read(machine, command, wait).await,
+        _ => hub.router.send(machine, command, wait, progress).await,
+    }
+}
+
+/// Another node finished a command (its `command_result` event came over
+/// NATS): callers here waiting for it get the stored outcome.
+pub(crate) fn finished_elsewhere(hub: &Arc<HubState>, id: &str) {
+    if !lock(&hub.commands.waiters).contains_key(id) {
+        return;
+    }
+    let (hub, id) = (Arc::clone(hub), id.to_owned());
+    hub.tracker.clone().spawn(async move {
+        match hub.store.get_command(&id).await {
+            Ok(Some(record)) if record.state.is_final() => {
+                for waiter in lock(&hub.commands.waiters).remove(&id).unwrap_or_default() {
+                    let _ = waiter.send(record.clone());
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%id, %error, "cannot read a command finished on another node"),
+        }
+    });
 }
 
 fn ms_u64(duration: Duration) -> u64 {
@@ -282,8 +312,18 @@ pub(crate) fn machine_online(hub: &Arc<HubState>, machine: &str) {
     kick(hub, machine);
 }
 
-/// Starts the machine's lane, or tells the running one to look again.
+/// Starts the machine's lane, or tells the running one to look again. A
+/// machine connected to another node has its lane there: that node is told.
 fn kick(hub: &Arc<HubState>, machine: &str) {
+    if let Some(cluster) = hub.cluster.as_ref().filter(|_| !hub.router.is_online(machine)) {
+        let (cluster, machine) = (Arc::clone(cluster), machine.to_owned());
+        hub.tracker.spawn(async move {
+            if !cluster.kick(&machine).await {
+                tracing::debug!(%machine, "no node has the machine; its command waits in the queue");
+            }
+        });
+        return;
+    }
     {
         let mut lanes = lock(&hub.commands.lanes);
         if let Some(again) = lanes.get_mut(machine) {

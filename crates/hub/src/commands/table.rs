@@ -214,7 +214,7 @@ async fn prepare(
 /// running ten jobs must not hold ten of its six connections). The id is the
 /// command's, derived from the `Idempotency-Key` (or a fresh one).
 fn detached(hub: Arc<HubState>, mut request: Request) -> Response {
-    if !request.queue && !hub.router.is_online(&request.machine) {
+    if !request.queue && !hub.is_online(&request.machine) {
         return respond(Err(crate::router::RouteError::NotConnected.into_body()));
     }
     let key = request.key.get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string()).clone();

@@ -13,7 +13,7 @@ use serde::Serialize;
 use specbridge_protocol::ErrorBody;
 
 /// Where a command is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandState {
     /// Accepted, not sent yet (the machine is offline, or earlier commands go first).

@@ -29,9 +29,12 @@ pub use tokens::{RevokedToken, TokenStore};
 
 use crate::auth::TokenKind;
 use crate::error::HubError;
+use crate::health::StoreHealth;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use specbridge_protocol::{Layout, MachineInfo, ProjectInfo};
+use std::path::Path;
+use std::sync::Arc;
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, HubError>;
@@ -188,5 +191,30 @@ pub trait Store: TokenStore + AccountStore + CommandStore + Send + Sync + 'stati
     /// health probe behind `/healthz`). A store without a cheap probe says yes.
     fn probe_write(&self) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// The account that owns a machine (`None` for a machine never seen).
+    /// A machine never changes accounts, so callers may cache the answer.
+    fn machine_account(&self, machine_id: &str) -> BoxFuture<'_, StoreResult<Option<String>>>;
+
+    /// Where failed writes that do not fail their call are reported (`/healthz`).
+    fn health(&self) -> Arc<StoreHealth>;
+
+    /// Closes the connections, waiting for borrowed ones to come back, so
+    /// another hub can open the same database at once.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Opens the store a hub runs on: Postgres when `database_url` is a
+/// `postgres://` (or `postgresql://`) URL, else SQLite's `hub.db` in
+/// `data_dir` (the zero-config default). The store is migrated and has the
+/// default account.
+pub(crate) async fn open(data_dir: &Path, database_url: Option<&str>) -> StoreResult<Arc<dyn Store>> {
+    match database_url {
+        None => Ok(Arc::new(SqliteStore::open(data_dir).await?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStore::open(url).await?))
+        }
+        Some(url) => Err(HubError::DatabaseUrl { scheme: url.split(':').next().unwrap_or_default().to_owned() }),
     }
 }

@@ -94,16 +94,6 @@ impl SqliteStore {
             Ok(Self { pool, health: Arc::default() })
         })
     }
-
-    /// The health record `/healthz` reads (shared with the hub).
-    pub(crate) fn health(&self) -> Arc<StoreHealth> {
-        Arc::clone(&self.health)
-    }
-
-    /// Closes the pool so another hub can open the same file at once.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 /// Makes the data folder (0700) and `hub.db` (0600) private to the hub's
@@ -129,6 +119,24 @@ fn private_files(data_dir: &Path) -> std::io::Result<()> {
 }
 
 impl Store for SqliteStore {
+    fn machine_account(&self, machine_id: &str) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        let machine_id = machine_id.to_owned();
+        Box::pin(async move {
+            Ok(sqlx::query_scalar("SELECT account_id FROM machines WHERE id = ?")
+                .bind(machine_id)
+                .fetch_optional(&self.pool)
+                .await?)
+        })
+    }
+
+    fn health(&self) -> Arc<StoreHealth> {
+        Arc::clone(&self.health)
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.pool.close())
+    }
+
     fn probe_write(&self) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
             // Its own table, created on first use: the probe touches no data.

@@ -2,7 +2,7 @@
 //! token to its first machine, and token admin beside a running hub.
 
 use crate::support::*;
-use specbridge_hub::{TokenKind, TokenStore as _};
+use specbridge_hub::TokenKind;
 use specbridge_protocol::*;
 use tempfile::TempDir;
 
@@ -65,7 +65,7 @@ async fn tokens_can_be_managed_beside_a_running_hub() {
     let dir = TempDir::new().unwrap();
     let hub = hub(dir.path(), |_| {}).await;
     // A second handle on the same hub.db, as `specbridge-hub token …` opens it.
-    let admin = specbridge_hub::open_store(dir.path()).await.unwrap();
+    let admin = specbridge_hub::open_store(dir.path(), None).await.unwrap();
     let token = admin.create_token(specbridge_hub::DEFAULT_ACCOUNT, TokenKind::Machine, "ci-box").await.unwrap();
     assert!(token.secret.expose().starts_with("sbt_") && token.secret.expose().len() == 47);
     assert!(!format!("{token:?}").contains(token.secret.expose()), "Debug must redact the secret");
