@@ -148,12 +148,13 @@ else
 fi
 
 # 11. Every SPECBRIDGE_HUB_* variable the unit and the env file name is one the
-#     hub reads (clap prints each option's variable as "[env: NAME=...]").
+#     hub reads (clap prints each option's variable as "[env: NAME=...]", or
+#     "[env: NAME]" for one whose value it hides, like the database URL).
 hub_help="$("$bin/specbridge-hub" --help; "$bin/specbridge-hub" serve --help)"
 hub_vars="$(grep -ohE 'SPECBRIDGE_HUB_[A-Z_]+' "$hub_unit" "$hub_env" | sort -u)"
 [ -n "$hub_vars" ] || fail "no SPECBRIDGE_HUB_* variable in the unit or the env file"
 unknown=""
-for v in $hub_vars; do grep -qF "[env: $v=" <<<"$hub_help" || unknown="$unknown $v"; done
+for v in $hub_vars; do grep -qE "\[env: $v(=|\])" <<<"$hub_help" || unknown="$unknown $v"; done
 [ -z "$unknown" ] || fail "named in installers/hub but not in specbridge-hub --help / serve --help:$unknown"
 ok "hub variables are real options: $(tr '\n' ' ' <<<"$hub_vars")"
 

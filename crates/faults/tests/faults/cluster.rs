@@ -53,6 +53,8 @@ async fn two_nodes_serve_any_user_and_a_dead_node_loses_nothing() {
     let admin = specbridge_hub::open_store(&dir.path().join("admin"), Some(&database)).await.unwrap();
     let user = admin.create_token(DEFAULT_ACCOUNT, TokenKind::User, "b-user").await.unwrap();
     let machine_token = admin.create_token(DEFAULT_ACCOUNT, TokenKind::Machine, "laptop").await.unwrap();
+    let other_account = admin.create_account("other").await.unwrap();
+    let (_, stranger) = admin.create_user(&other_account.id, "mallory").await.unwrap();
     admin.close().await;
 
     let engines = Some((database.clone(), nats.url()));
@@ -80,6 +82,17 @@ async fn two_nodes_serve_any_user_and_a_dead_node_loses_nothing() {
     let specs = b.get(&format!("/v1/machines/{machine}/projects/app/specs")).await.unwrap();
     assert_eq!(specs.status, 200, "{}", specs.text());
     assert!(specs.text().contains("001-auth"), "{}", specs.text());
+
+    // Another account's user on B can neither see nor reach it, on either node.
+    for addr in [a_addr, b_addr] {
+        let other = Api { addr, token: stranger.secret.expose().to_owned() };
+        assert_eq!(other.online(&machine).await, None, "another account's machine list has no such machine");
+        let read = other.get(&format!("/v1/machines/{machine}/projects/app/specs")).await.unwrap();
+        assert_eq!(read.status, 404, "{}", read.text());
+        let (status, _) = put_document(&other, &machine, SPEC, serde_json::json!({ "content": "pwned" })).await;
+        assert_eq!(status, 404);
+    }
+    assert!(!disk(&root, SPEC).contains("pwned"));
 
     // A dashboard on B hears of a change made on the machine (it syncs to A).
     let mut ws_request = format!("ws://{b_addr}/ws/dashboard").into_client_request().unwrap();

@@ -373,6 +373,16 @@ fn receive(hub: &Arc<HubState>, cluster: &Cluster, envelope: Envelope) {
     hub.events.publish_local(event);
 }
 
+/// A machine's node went away. Its bridge may already be back here (it
+/// reconnected through the balancer before the node was found silent):
+/// then nothing changed for this node's dashboards.
+fn gone_elsewhere(hub: &HubState, machine: String) {
+    if !hub.router.is_online(&machine) {
+        tracing::debug!(%machine, "cluster: its node is gone; the machine is offline");
+        hub.events.publish_local(HubEvent::MachineOffline { machine });
+    }
+}
+
 /// Says this node is alive, answers presence questions, and drops nodes
 /// that went silent.
 async fn heartbeat(
@@ -389,8 +399,7 @@ async fn heartbeat(
             _ = tick.tick() => {
                 cluster.publish(NODES.to_owned(), &NodeBeat { node: cluster.node.clone(), leaving: false }).await;
                 for machine in cluster.presence.expire(NODE_TIMEOUT) {
-                    tracing::info!(%machine, "cluster: its node went silent; the machine is offline");
-                    hub.events.publish_local(HubEvent::MachineOffline { machine });
+                    gone_elsewhere(&hub, machine);
                 }
             }
             message = nodes.next() => {
@@ -401,7 +410,7 @@ async fn heartbeat(
                 }
                 if beat.leaving {
                     for machine in cluster.presence.forget_node(&beat.node) {
-                        hub.events.publish_local(HubEvent::MachineOffline { machine });
+                        gone_elsewhere(&hub, machine);
                     }
                 } else {
                     cluster.presence.heard(&beat.node);
