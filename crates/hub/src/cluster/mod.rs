@@ -286,7 +286,7 @@ pub(crate) async fn spawn(
 
 /// Answers the requests for the machines this node holds, each on its own
 /// task (a long read must not hold up a kick). One subscription for all of
-/// them: a subscription per machine cost about 9 KB per idle bridge
+/// them: a subscription per machine cost about 7.5 KB per idle bridge
 /// (async-nats gives each its own channel), most of a bridge's budget.
 async fn serve_requests(hub: Arc<HubState>, cluster: Arc<Cluster>, mut requests: async_nats::Subscriber) {
     loop {
