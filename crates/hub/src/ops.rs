@@ -47,7 +47,7 @@ fn nats_status(hub: &HubState) -> Option<(bool, Value)> {
 /// `draining` before a stop, `store` when the store refuses writes, `nats`
 /// when it cannot reach the other nodes. One list for `/readyz` and the
 /// `ready` gauge of `/metrics`.
-fn unready_reasons(hub: &HubState, store_ok: bool, nats_ok: bool) -> Vec<&'static str> {
+fn unready_reasons(hub: &HubState, store_ok: bool) -> Vec<&'static str> {
     let mut reasons = Vec::new();
     if hub.drain.is_cancelled() {
         reasons.push("draining");
@@ -55,7 +55,7 @@ fn unready_reasons(hub: &HubState, store_ok: bool, nats_ok: bool) -> Vec<&'stati
     if !store_ok {
         reasons.push("store");
     }
-    if !nats_ok {
+    if hub.cluster.as_ref().is_some_and(|c| !c.connected()) {
         reasons.push("nats");
     }
     reasons
@@ -84,7 +84,7 @@ async fn readyz(State(hub): State<Arc<HubState>>) -> Response {
     let (store_ok, store) = store_status(&hub).await;
     let nats = nats_status(&hub);
     let draining = hub.drain.is_cancelled();
-    let reasons = unready_reasons(&hub, store_ok, nats.as_ref().is_none_or(|(ok, _)| *ok));
+    let reasons = unready_reasons(&hub, store_ok);
     let mut body = json!({
         "status": if reasons.is_empty() { "ready" } else { "unavailable" },
         "reasons": reasons,
@@ -108,8 +108,7 @@ async fn metrics(State(hub): State<Arc<HubState>>) -> Response {
         }
     };
     let draining = hub.drain.is_cancelled();
-    let nats_ok = hub.cluster.as_ref().is_none_or(|c| c.connected());
-    let ready = unready_reasons(&hub, hub.health.current().is_none(), nats_ok).is_empty();
+    let ready = unready_reasons(&hub, hub.health.current().is_none()).is_empty();
     match hub.metrics.render(Snapshot { stats: &hub.stats, queue, ready, draining }) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

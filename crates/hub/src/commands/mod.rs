@@ -280,11 +280,7 @@ pub(crate) fn finished_elsewhere(hub: &Arc<HubState>, id: &str) {
     let (hub, id) = (Arc::clone(hub), id.to_owned());
     hub.tracker.clone().spawn(async move {
         match hub.store.get_command(&id).await {
-            Ok(Some(record)) if record.state.is_final() => {
-                for waiter in lock(&hub.commands.waiters).remove(&id).unwrap_or_default() {
-                    let _ = waiter.send(record.clone());
-                }
-            }
+            Ok(Some(record)) if record.state.is_final() => wake_waiters(&hub, &record),
             Ok(_) => {}
             Err(error) => tracing::warn!(%id, %error, "cannot read a command finished on another node"),
         }
@@ -490,13 +486,18 @@ async fn settle(hub: &HubState, id: &str, from: &[CommandState], finish: Finish)
     }
 }
 
+/// Hands `record` to every caller waiting for its command, and forgets them.
+fn wake_waiters(hub: &HubState, record: &CommandRecord) {
+    for waiter in lock(&hub.commands.waiters).remove(&record.command.id).unwrap_or_default() {
+        let _ = waiter.send(record.clone());
+    }
+}
+
 /// Tells the waiters of a command that is not finished that its lane
 /// stopped (the machine left): they answer with what is known now.
 async fn release(hub: &HubState, id: &str) {
     let Ok(Some(record)) = hub.store.get_command(id).await else { return };
-    for waiter in lock(&hub.commands.waiters).remove(id).unwrap_or_default() {
-        let _ = waiter.send(record.clone());
-    }
+    wake_waiters(hub, &record);
     hub.events.publish(HubEvent::QueueChanged { machine: record.command.machine_id.clone() });
 }
 
@@ -505,9 +506,7 @@ fn announce(hub: &HubState, record: &CommandRecord) {
     let c = &record.command;
     tracing::info!(id = %c.id, machine = %c.machine_id, command = %c.name, state = record.state.as_str(), "command finished");
     hub.metrics.command_finished(record.state);
-    for waiter in lock(&hub.commands.waiters).remove(&c.id).unwrap_or_default() {
-        let _ = waiter.send(record.clone());
-    }
+    wake_waiters(hub, record);
     hub.events.publish(HubEvent::CommandResult(Box::new(CommandView::from(record))));
     hub.events.publish(HubEvent::QueueChanged { machine: c.machine_id.clone() });
 }
