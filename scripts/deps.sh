@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   pkg-config libdbus-1-dev   # keyring's Secret Service backend links libdbus
   libzstd-dev                 # the headless specbridge links the system's libzstd on Linux (crates/cli/Cargo.toml)
+  libssl-dev                  # the bridge's TLS is the system's OpenSSL (native-tls, crates/bridge/src/link/connect.rs)
   curl                        # demo.sh talks to the hub with curl
   systemd                     # systemd-analyze verifies the headless service unit
   chromium                    # the dashboard's browser end-to-end tests (playwright-core drives it)

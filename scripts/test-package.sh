@@ -63,7 +63,8 @@ npx tauri bundle --debug --bundles deb,rpm --ci \
 deb="$(ls target/debug/bundle/deb/specbridge_*_amd64.deb)"
 dpkg-deb -I "$deb" >"$work/info.txt"
 dpkg-deb -c "$deb" >"$work/files.txt"
-for dep in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1; do
+# libssl3: the bridge's TLS is the system's OpenSSL (crates/bridge/src/link/connect.rs).
+for dep in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1 libssl3; do
   grep -q "Depends:.*$dep" "$work/info.txt" || fail "Depends lacks $dep: $(grep Depends "$work/info.txt")"
 done
 for f in usr/bin/specbridge-tray usr/bin/specbridge-tray-host usr/share/applications/specbridge.desktop \
@@ -73,7 +74,7 @@ done
 ok "bundled $(basename "$deb") ($(du -h "$deb" | cut -f1)) with its dependencies, desktop entry and icons"
 rpm="$(ls target/debug/bundle/rpm/specbridge-*.x86_64.rpm)"
 rpm -qpR "$rpm" >"$work/requires.txt" 2>/dev/null
-for lib in libwebkit2gtk-4.1.so.0 libgtk-3.so.0 libayatana-appindicator3.so.1; do
+for lib in libwebkit2gtk-4.1.so.0 libgtk-3.so.0 libayatana-appindicator3.so.1 openssl-libs; do
   grep -q "^$lib" "$work/requires.txt" || fail "the rpm does not require $lib"
 done
 # Listed to a file first: `rpm | grep -q` under pipefail fails when grep

@@ -99,6 +99,9 @@ pub(crate) struct Core {
     projects: Arc<BTreeMap<String, Project>>,
     indexes: BTreeMap<String, Index>,
     outbox: Outbox,
+    /// Events acknowledged since the allocator last gave memory back
+    /// ([`crate::allocator`]).
+    acked_since_release: usize,
     /// The highest seq issued so far; the link wakes up when it moves.
     head: watch::Sender<u64>,
     status: watch::Sender<EngineStatus>,
@@ -126,6 +129,7 @@ impl Core {
             projects,
             indexes,
             outbox,
+            acked_since_release: 0,
             head,
             status,
             events,
@@ -206,6 +210,12 @@ impl Core {
             }
             CoreMsg::Ack { seq } => {
                 let acked = self.outbox.ack(seq);
+                self.acked_since_release += acked.len();
+                // A burst has drained: what it allocated is free now.
+                if self.outbox.is_empty() && self.acked_since_release >= crate::allocator::BURST_EVENTS {
+                    self.acked_since_release = 0;
+                    crate::allocator::release_free_memory();
+                }
                 if !acked.is_empty() {
                     let projects: BTreeSet<&str> = acked.iter().map(|e| e.project.as_str()).collect();
                     for project in projects {

@@ -40,6 +40,7 @@
 //! (run history), `job-proposals/` (proposals from the hub). A full state
 //! folder does not stop the engine: see `disk`.
 
+mod allocator;
 mod audit;
 mod commands;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The headless bridge against an https:// hub: a real TLS terminator on
 //! loopback (rustls, a CA made in the test) in front of a real hub, and the
-//! real `specbridge` binary trusting that CA through `SSL_CERT_FILE`.
+//! real `specbridge` binary (the system's OpenSSL through native-tls)
+//! trusting that CA through `SSL_CERT_FILE`.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is a failed test
 
 mod support;
@@ -13,19 +14,24 @@ use std::sync::Arc;
 use support::*;
 use tempfile::TempDir;
 
-/// A certificate authority and a server certificate for 127.0.0.1 it signed.
+/// A certificate authority and a server certificate it signed.
 struct Pki {
     ca_pem: String,
     server: rustls::ServerConfig,
 }
 
+/// A CA and a certificate for 127.0.0.1, where the tests' hub listens.
 fn pki(ca_name: &str) -> Pki {
+    pki_for(ca_name, "127.0.0.1")
+}
+
+fn pki_for(ca_name: &str, server_name: &str) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.distinguished_name.push(DnType::CommonName, ca_name);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+    let leaf = CertificateParams::new(vec![server_name.to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
     let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider)
@@ -98,11 +104,14 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(pki("specbridge test hub CA")).await
+}
+
+async fn setup_with(pki: Pki) -> Setup {
     let dir = TempDir::new().unwrap();
     let root = dir.path().join("project");
     leanspec_project(&root, 3);
     let hub = TestHub::start(&dir.path().join("hub"), None).await;
-    let pki = pki("specbridge test hub CA");
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
     let addr = tls_terminator(pki.server, hub.addr()).await;
@@ -141,25 +150,35 @@ async fn a_hub_certificate_from_an_untrusted_ca_is_refused_with_a_clear_error() 
     })
     .await;
     let shown = status(&home, &other);
-    assert!(shown.contains("invalid peer certificate: UnknownIssuer"), "{shown}");
+    assert!(shown.contains("TLS with the hub failed") && shown.contains("certificate verify failed"), "{shown}");
+    // The error says what to do about it.
+    assert!(shown.contains("SSL_CERT_FILE") && shown.contains("ca-certificates"), "{shown}");
     assert!(child.try_wait().unwrap().is_none(), "the bridge exited instead of retrying");
     let machines = s.hub.get("/v1/machines").await.json();
     assert!(machines.as_array().unwrap().iter().all(|m| m["online"] != true), "a bridge got through: {machines}");
-
-    // No CA at all (an empty bundle): a typed error that says what to install.
     child.kill().unwrap();
     child.wait().unwrap();
-    let empty = s.dir.path().join("empty.pem");
-    std::fs::write(&empty, "").unwrap();
-    let mut child = specbridge(&home, &empty, &["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let home3 = home.clone();
-    eventually("status says no CA certificates", || {
-        let (home, empty) = (home3.clone(), empty.clone());
-        async move { status(&home, &empty).contains("no trusted CA certificates") }
+}
+
+// With the switch from rustls to the platform's TLS, the name check is the
+// library's to make: a certificate a trusted CA signed for another host must
+// not pass for this one.
+#[tokio::test]
+async fn a_trusted_certificate_for_another_host_is_refused() {
+    let s = setup_with(pki_for("specbridge test hub CA", "hub.example.org")).await;
+    let home = s.dir.path().join("home");
+    let mut child = start_bridge(&home, &s.ca_file, &s.hub_url, &s.hub.machine_token, &s.root);
+    let home2 = home.clone();
+    let ca_file = s.ca_file.clone();
+    eventually("status reports the name mismatch", || {
+        let (home, ca_file) = (home2.clone(), ca_file.clone());
+        async move { status(&home, &ca_file).contains("TLS with the hub failed") }
     })
     .await;
-    assert!(status(&home, &empty).contains("SSL_CERT_FILE"));
-    assert!(child.try_wait().unwrap().is_none(), "the bridge exited instead of retrying");
+    let shown = status(&home, &s.ca_file);
+    assert!(shown.contains("certificate verify failed"), "{shown}");
+    let machines = s.hub.get("/v1/machines").await.json();
+    assert!(machines.as_array().unwrap().iter().all(|m| m["online"] != true), "a bridge got through: {machines}");
     child.kill().unwrap();
     child.wait().unwrap();
 }

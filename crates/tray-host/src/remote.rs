@@ -103,7 +103,14 @@ pub struct HubClient {
 impl HubClient {
     /// A client for a normalized hub URL.
     pub fn new(base: &str) -> Self {
+        // The bridge's TLS (native-tls, the OS's CA store), so a hub behind a
+        // private CA pairs exactly when its link would connect.
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
             .user_agent(concat!("specbridge-tray/", env!("CARGO_PKG_VERSION")))

@@ -40,61 +40,53 @@ pub(crate) enum ConnectError {
     /// No answer in time.
     #[error("no answer from the hub within {0:?}")]
     Timeout(Duration),
-    /// Network or TLS failure.
+    /// A network failure (DNS, refused, reset).
     #[error("cannot reach the hub: {0}")]
     Network(String),
-    /// The system trusts no certificate authority, so no https hub can be verified.
+    /// The TLS handshake failed, most often because the hub's certificate is
+    /// not trusted here.
     #[cfg(feature = "tls")]
     #[error(
-        "no trusted CA certificates on this machine ({0}): install the ca-certificates package, \
-         or point SSL_CERT_FILE at a PEM bundle that holds the hub's CA"
+        "TLS with the hub failed ({0}). If the hub's certificate comes from a private CA, trust that CA on this \
+         machine (add it to the system store, or point SSL_CERT_FILE at a PEM bundle that holds it); a machine \
+         with no CA certificates at all needs the ca-certificates package"
     )]
-    NoTrustedRoots(String),
+    Tls(String),
 }
 
 /// TLS client settings for wss:// hubs, built on the first wss:// dial and kept
 /// for the link's lifetime (one owner: the link task).
 ///
-/// The crypto provider (ring) is picked here rather than left to crate
-/// features: with none enabled, rustls aborted the headless bridge at its first
-/// handshake with an https hub. Roots come from the system's CA store
-/// (`SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured), so a self-hosted hub
-/// behind a private CA works once that CA is trusted on the machine.
+/// TLS is the platform's own library through native-tls: OpenSSL on Linux,
+/// Security.framework on macOS, SChannel on Windows. It gets security fixes
+/// with the OS, trusts the OS's CA store (on Linux, OpenSSL's store plus
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set), and keeps about 0.9 MB of TLS
+/// and crypto code out of the headless binary (docs/benchmarks.md). TLS 1.2 is
+/// the oldest version offered.
 #[derive(Default)]
 pub(crate) struct Tls {
     #[cfg(feature = "tls")]
-    config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    connector: Option<native_tls::TlsConnector>,
 }
 
 impl Tls {
     #[cfg(feature = "tls")]
     async fn connector(&mut self) -> Result<tokio_tungstenite::Connector, ConnectError> {
-        if let Some(config) = &self.config {
-            return Ok(tokio_tungstenite::Connector::Rustls(config.clone()));
+        if let Some(connector) = &self.connector {
+            return Ok(tokio_tungstenite::Connector::NativeTls(connector.clone()));
         }
         // Reads the CA bundle from disk: off the async workers.
-        let found = tokio::task::spawn_blocking(rustls_native_certs::load_native_certs)
-            .await
-            .map_err(|e| ConnectError::Network(format!("loading CA certificates: {e}")))?;
-        let mut roots = rustls::RootCertStore::empty();
-        let (added, _unparsable) = roots.add_parsable_certificates(found.certs);
-        if added == 0 {
-            let why = found.errors.first().map_or_else(|| "the CA store is empty".to_owned(), ToString::to_string);
-            return Err(ConnectError::NoTrustedRoots(why));
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConnectError::Network(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tracing::debug!(roots = added, "TLS roots loaded from the system store");
-        let config = std::sync::Arc::new(config);
-        self.config = Some(config.clone());
-        Ok(tokio_tungstenite::Connector::Rustls(config))
+        let built = tokio::task::spawn_blocking(|| {
+            native_tls::TlsConnector::builder().min_protocol_version(Some(native_tls::Protocol::Tlsv12)).build()
+        })
+        .await
+        .map_err(|e| ConnectError::Network(format!("loading CA certificates: {e}")))?;
+        let connector = built.map_err(|e| ConnectError::Tls(format!("TLS setup: {e}")))?;
+        self.connector = Some(connector.clone());
+        Ok(tokio_tungstenite::Connector::NativeTls(connector))
     }
 
-    /// The connector for `url`: rustls for wss://, plain TCP otherwise.
+    /// The connector for `url`: TLS for wss://, plain TCP otherwise.
     #[cfg(feature = "tls")]
     async fn connector_for(&mut self, url: &str) -> Result<tokio_tungstenite::Connector, ConnectError> {
         if url.starts_with("wss://") {
@@ -206,6 +198,8 @@ fn handshake_error(error: tokio_tungstenite::tungstenite::Error) -> ConnectError
                 .unwrap_or_default();
             ConnectError::Http { status: response.status().as_u16(), detail }
         }
+        #[cfg(feature = "tls")]
+        WsError::Tls(e) => ConnectError::Tls(e.to_string()),
         e => ConnectError::Network(e.to_string()),
     }
 }
