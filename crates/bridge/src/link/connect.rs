@@ -46,13 +46,19 @@ pub(crate) enum ConnectError {
     /// The TLS handshake failed, most often because the hub's certificate is
     /// not trusted here.
     #[cfg(feature = "tls")]
-    #[error(
-        "TLS with the hub failed ({0}). If the hub's certificate comes from a private CA, trust that CA on this \
-         machine (add it to the system store, or point SSL_CERT_FILE at a PEM bundle that holds it); a machine \
-         with no CA certificates at all needs the ca-certificates package"
-    )]
+    #[error("TLS with the hub failed ({0}). {TRUST_HINT}")]
     Tls(String),
 }
+
+/// What to do when the hub's certificate is not trusted. OpenSSL reads
+/// `SSL_CERT_FILE`; Security.framework and SChannel only the system store.
+#[cfg(all(feature = "tls", target_os = "linux"))]
+const TRUST_HINT: &str = "If the hub's certificate comes from a private CA, trust that CA on this machine (add it \
+     to the system store, or point SSL_CERT_FILE at a PEM bundle that holds it); a machine with no CA certificates \
+     at all needs the ca-certificates package";
+#[cfg(all(feature = "tls", not(target_os = "linux")))]
+const TRUST_HINT: &str = "If the hub's certificate comes from a private CA, add that CA to this machine's \
+     certificate store and mark it trusted";
 
 /// TLS client settings for wss:// hubs, built on the first wss:// dial and kept
 /// for the link's lifetime (one owner: the link task).
